@@ -1,0 +1,109 @@
+"""Question -> retrieve -> prompt -> stream -> citations -> stored message, as a stream of events.
+
+The consumer only forwards these events; a test can drive this function directly.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat import prompting
+from chat.citations import ResolvedAnswer, resolve_citations
+from chat.generation import Backend, GenerationError
+from chat.models import Citation, Conversation, Message
+from chat.protocol import ProtocolError, event
+from knowledge import embedding, retrieval
+from knowledge.retrieval import Passage
+
+
+async def answer_events(
+    *, user, question: str, conversation_id: int | None, backend: Backend
+) -> AsyncIterator[dict[str, Any]]:
+    conversation = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
+    passages = await database_sync_to_async(retrieval.search)(user, question, k=settings.RETRIEVAL_TOP_K)
+    message = await Message.objects.acreate(
+        conversation=conversation,
+        question=question,
+        prompt_version=prompting.PROMPT_VERSION,
+        backend=backend.name if passages else "",
+    )
+    yield event("answer.start", conversation_id=conversation.pk, message_id=message.pk, title=conversation.title)
+    started = time.monotonic()
+    answer = ""
+    try:
+        if not passages:
+            answer = prompting.NOT_COVERED_ANSWER
+            yield event("answer.delta", text=answer)
+        else:
+            async for piece in backend.stream(
+                prompting.build_messages(question, passages), max_tokens=settings.LLM_MAX_TOKENS
+            ):
+                if not answer:
+                    message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
+                answer += piece
+                yield event("answer.delta", text=piece)
+    except GenerationError as exc:
+        await database_sync_to_async(_finish)(
+            message, resolve_citations(answer, passages), Message.Status.FAILED, str(exc)
+        )
+        yield event("error", message=str(exc))
+        yield event("answer.end", message_id=message.pk, status=Message.Status.FAILED, answer=answer)
+        return
+    except BaseException:  # stopped by the user or a dropped socket: keep what was said
+        await database_sync_to_async(_finish)(message, resolve_citations(answer, passages), Message.Status.STOPPED, "")
+        raise
+    resolved = await asyncio.to_thread(resolve_citations, answer, passages, encode=embedding.encode)
+    citations = await database_sync_to_async(_finish)(message, resolved, Message.Status.COMPLETE, "")
+    yield event("answer.citations", message_id=message.pk, citations=citations)
+    yield event("answer.end", message_id=message.pk, status=Message.Status.COMPLETE, answer=resolved.text)
+
+
+def _conversation_for(user, conversation_id: int | None, question: str) -> Conversation:
+    if conversation_id is None:
+        return Conversation.objects.create(user=user, title=question[:80])
+    conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
+    if conversation is None:
+        raise ProtocolError("That conversation does not exist.")
+    return conversation
+
+
+def _finish(message: Message, resolved: ResolvedAnswer, status: str, error: str) -> list[dict[str, Any]]:
+    with transaction.atomic():
+        message.answer = resolved.text
+        message.status = status
+        message.error = error
+        message.dropped_markers = resolved.dropped_markers
+        message.save()
+        Citation.objects.bulk_create(
+            Citation(
+                message=message,
+                marker=marker,
+                chunk_id=passage.chunk_id,
+                document_id=passage.document_id,
+                document_title=passage.document_title,
+                heading_path=passage.heading_path,
+                page=passage.page,
+                quote=passage.text,
+            )
+            for marker, passage in resolved.cited.items()
+        )
+        Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+    return [citation_payload(marker, passage) for marker, passage in resolved.cited.items()]
+
+
+def citation_payload(marker: int, passage: Passage) -> dict[str, Any]:
+    return {
+        "marker": marker,
+        "chunk_id": passage.chunk_id,
+        "document_id": passage.document_id,
+        "document_title": passage.document_title,
+        "heading_path": passage.heading_path,
+        "page": passage.page,
+        "text": passage.text,
+    }

@@ -1,0 +1,68 @@
+import asyncio
+import json
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import protocol
+from chat.answering import answer_events
+from chat.generation import get_backend
+from chat.protocol import ProtocolError, Question, Stop
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """Thin edge: parse a frame, run one answer in a task, forward its events.
+
+    The answer runs in its own task because Channels handles one frame at a time; a
+    "stop" frame or a disconnect cancels it.
+    """
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.answer_task: asyncio.Task | None = None
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.accept()
+        warm = getattr(get_backend(), "load", None)
+        if warm is not None:
+            asyncio.get_running_loop().run_in_executor(None, warm)
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        if getattr(self, "answer_task", None) is not None:
+            self.answer_task.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = protocol.parse_frame(text_data, max_chars=settings.CHAT_MAX_QUESTION_CHARS)
+        except ProtocolError as exc:
+            await self.send_event(protocol.error_event(str(exc)))
+            return
+        if isinstance(frame, Stop):
+            if self.answer_task is not None:
+                self.answer_task.cancel()
+            return
+        if self.answer_task is not None and not self.answer_task.done():
+            await self.send_event(protocol.error_event("An answer is still being written; stop it or wait."))
+            return
+        self.answer_task = asyncio.create_task(self.answer(frame))
+
+    async def answer(self, question: Question) -> None:
+        try:
+            async for item in answer_events(
+                user=self.user,
+                question=question.text,
+                conversation_id=question.conversation_id,
+                backend=get_backend(),
+            ):
+                await self.send_event(item)
+        except ProtocolError as exc:
+            await self.send_event(protocol.error_event(str(exc)))
+        except asyncio.CancelledError:
+            if not getattr(self, "closed", False):
+                await self.send_event(protocol.event("answer.end", status="stopped"))
+            raise
+
+    async def send_event(self, item: dict) -> None:
+        await self.send(text_data=json.dumps(item))

@@ -1,0 +1,67 @@
+"""What a user sees of their own past conversations.
+
+Citation text is shown only while the user may still read the cited document
+(`knowledge.access`); otherwise the citation says the source is no longer available.
+"""
+
+from dataclasses import dataclass
+
+from django.http import Http404
+
+from chat.models import Conversation, Message
+from knowledge.access import readable_documents
+
+
+@dataclass(frozen=True)
+class ShownCitation:
+    marker: int
+    document_title: str
+    heading_path: str
+    page: int | None
+    text: str
+    available: bool
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    question: str
+    answer: str
+    status: str
+    citations: list[ShownCitation]
+
+
+def user_conversations(user) -> list[Conversation]:
+    return list(Conversation.objects.filter(user=user)[:50])
+
+
+def conversation_for_user(user, conversation_id: int) -> Conversation:
+    conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def conversation_messages(user, conversation: Conversation) -> list[ShownMessage]:
+    messages = list(Message.objects.filter(conversation=conversation).prefetch_related("citations"))
+    cited_ids = {c.document_id for m in messages for c in m.citations.all() if c.document_id}
+    readable = set(readable_documents(user).filter(pk__in=cited_ids).values_list("pk", flat=True))
+    return [
+        ShownMessage(
+            question=m.question,
+            answer=m.answer,
+            status=m.status,
+            citations=[_shown(c, c.document_id in readable) for c in m.citations.all()],
+        )
+        for m in messages
+    ]
+
+
+def _shown(citation, available: bool) -> ShownCitation:
+    return ShownCitation(
+        marker=citation.marker,
+        document_title=citation.document_title if available else "Source no longer available",
+        heading_path=citation.heading_path if available else "",
+        page=citation.page if available else None,
+        text=citation.quote if available else "",
+        available=available,
+    )

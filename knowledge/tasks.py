@@ -1,0 +1,20 @@
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from knowledge.ingestion import document_fail_unexpectedly, document_ingest
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def ingest_document(document_id: int) -> None:
+    try:
+        document_ingest(document_id=document_id)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: Celery retries with backoff
+    except Exception as exc:  # noqa: BLE001 - a bug must end as a failed document, not a dead queue entry
+        document_fail_unexpectedly(document_id=document_id, exc=exc)

@@ -1,0 +1,102 @@
+"""`python -m ragsite.run`: the whole product on one machine, on embedded defaults.
+
+Starts PostgreSQL+pgvector and Redis (data under var/), applies migrations, creates the
+demo users and documents, then runs one Celery worker and the ASGI server until Ctrl-C,
+which stops every process it started. DATABASE_URL / REDIS_URL in the environment replace
+the embedded servers.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ragsite.embedded import secret_key, start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_NAME = "ragsite"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--no-demo", action="store_true", help="do not create demo users and documents")
+    args = parser.parse_args()
+
+    var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="ragsite.settings")
+    env.setdefault("SECRET_KEY", secret_key(var_dir))
+    stoppers = []
+    children: list[subprocess.Popen] = []
+    started = time.monotonic()
+    try:
+        if not env.get("DATABASE_URL"):
+            postgres = start_postgres(var_dir / "pgdata")
+            stoppers.append(postgres.stop)
+            postgres.ensure_database(DATABASE_NAME)
+            env["DATABASE_URL"] = postgres.url(DATABASE_NAME)
+        if not env.get("REDIS_URL"):
+            redis = start_redis(var_dir / "redis")
+            stoppers.append(redis.stop)
+            env["REDIS_URL"] = redis.url
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        children.append(_spawn([sys.executable, "-m", "celery", "-A", "ragsite", "worker",
+                                "--concurrency", "1", "--loglevel", "INFO", "--without-gossip",
+                                "--without-mingle"], env))  # fmt: skip
+        children.append(_spawn([sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port),
+                                "ragsite.asgi:application"], env))  # fmt: skip
+        if not args.no_demo:
+            subprocess.run([*manage, "seed_demo"], env=env, check=True)
+        print(f"\nReady in {time.monotonic() - started:.1f} s: open http://{args.host}:{args.port}/  (Ctrl-C stops)\n",
+              flush=True)  # fmt: skip
+        return _wait(children)
+    except subprocess.CalledProcessError as exc:
+        print(f"Start-up step failed: {' '.join(map(str, exc.cmd[1:3]))}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(children)
+        for stop in reversed(stoppers):
+            stop()
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait(children: list[subprocess.Popen]) -> int:
+    stopping = {"asked": False}
+
+    def ask_to_stop(signum, frame) -> None:
+        stopping["asked"] = True
+
+    signal.signal(signal.SIGINT, ask_to_stop)
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    while not stopping["asked"]:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{child.args[2]} stopped (exit {child.returncode}); shutting down.", file=sys.stderr)
+                return 1
+        time.sleep(0.3)
+    print("\nStopping…", flush=True)
+    return 0
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+import json
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chat.models import Citation, Conversation, Message
+from ragsite.asgi import application
+
+LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per year."
+PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR. Managers get 25 days of annual leave."
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return [(b"cookie", cookie), (b"origin", origin)]
+
+
+async def connect(user, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)(user, origin)
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
+    await communicator.send_to(
+        text_data=json.dumps({"type": "question", "text": text, "conversation_id": conversation_id})
+    )
+    events = []
+    while True:
+        event = json.loads(await communicator.receive_from(timeout=30))
+        events.append(event)
+        if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
+            return events
+
+
+async def test_anonymous_connection_is_refused():
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"http://localhost")])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_cross_origin_connection_is_refused(people):
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)(people.bob, b"http://evil.example")
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_question_streams_tokens_then_citations_of_real_chunks(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    document = await sync_to_async(ingest)("leave.md", LEAVE)
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "How many days of annual leave do I get?")
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "answer.start"
+    assert kinds.count("answer.delta") == len(llm_settings.tokens)
+    assert kinds[-2:] == ["answer.citations", "answer.end"]
+    citations = events[-2]["citations"]
+    assert [c["marker"] for c in citations] == [1]
+    chunk_ids = await sync_to_async(lambda: set(document.chunks.values_list("id", flat=True)))()
+    assert citations[0]["chunk_id"] in chunk_ids
+    assert citations[0]["heading_path"] == "Leave > Annual leave"
+    assert events[-1]["answer"] == "You get 25 days of annual leave [1]."
+    message = await Message.objects.select_related("conversation").aget(pk=events[0]["message_id"])
+    assert message.status == Message.Status.COMPLETE and message.answer == events[-1]["answer"]
+    assert message.conversation.user_id == people.bob.pk
+    assert await Citation.objects.filter(message=message, chunk_id=citations[0]["chunk_id"]).aexists()
+    await communicator.disconnect()
+
+
+async def test_restricted_passages_never_reach_the_model_or_the_socket(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    await sync_to_async(ingest)("pay.md", PAY, groups=[people.managers])
+    llm_settings.tokens = ["Grade C3 earns 46,000 to 58,000 EUR ", "[2]."]
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "What does grade C3 earn?")
+    prompt = json.dumps(llm_settings.requests[-1]["messages"])
+    assert "Leave > Annual leave" in prompt
+    assert "46,000" not in prompt and "Salary bands" not in prompt, "no restricted passage in the prompt"
+    assert all("Pay" != c["document_title"] for e in events if e["type"] == "answer.citations" for c in e["citations"])
+    assert events[-1]["answer"].count("[2]") == 0, "marker of a passage never given is removed"
+    await communicator.disconnect()
+
+
+async def test_question_with_nothing_readable_gets_a_plain_answer_without_the_model(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("pay.md", PAY, groups=[people.managers])
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "What does grade C3 earn?")
+    assert "could not find" in "".join(e.get("text", "") for e in events)
+    assert llm_settings.requests == []
+    await communicator.disconnect()
+
+
+async def test_malformed_frames_get_error_frames_and_the_socket_keeps_working(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    communicator = await connect(people.bob)
+    for bad in [
+        "{not json",
+        json.dumps({"type": "question", "text": ""}),
+        json.dumps({"type": "question", "text": "x" * 5000}),
+    ]:
+        await communicator.send_to(text_data=bad)
+        event = json.loads(await communicator.receive_from(timeout=10))
+        assert event["type"] == "error" and event["message"]
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    assert json.loads(await communicator.receive_from(timeout=10))["type"] == "error"
+    events = await ask(communicator, "How many days of annual leave?")
+    assert events[-1]["type"] == "answer.end" and events[-1]["status"] == "complete"
+    await communicator.disconnect()
+
+
+async def test_cannot_write_into_another_users_conversation(people, llm_settings):
+    theirs = await Conversation.objects.acreate(user=people.alice, title="Alice's")
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "Hello?", conversation_id=theirs.pk)
+    assert events == [{"type": "error", "message": "That conversation does not exist."}]
+    assert not await Message.objects.filter(conversation=theirs).aexists()
+    await communicator.disconnect()
+
+
+async def test_backend_failure_is_reported_in_words_and_stored(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    llm_settings.status = 500
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "How many days of annual leave?")
+    assert {"type": "error", "message": "The language model server answered with an error (HTTP 500)."} in events
+    assert events[-1]["status"] == "failed"
+    assert await Message.objects.filter(status=Message.Status.FAILED).acount() == 1
+    await communicator.disconnect()
+
+
+async def test_stop_frame_ends_the_answer_and_keeps_what_was_said(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    llm_settings.tokens = [f"word{i} " for i in range(200)]
+    llm_settings.delay_s = 0.02
+    communicator = await connect(people.bob)
+    await communicator.send_to(text_data=json.dumps({"type": "question", "text": "How many days of annual leave?"}))
+    start = json.loads(await communicator.receive_from(timeout=30))
+    assert json.loads(await communicator.receive_from(timeout=30))["type"] == "answer.delta"
+    await communicator.send_to(text_data=json.dumps({"type": "stop"}))
+    events = []
+    while not events or events[-1]["type"] != "answer.end":
+        events.append(json.loads(await communicator.receive_from(timeout=30)))
+    assert events[-1]["status"] == "stopped"
+    message = await Message.objects.aget(pk=start["message_id"])
+    assert message.status == Message.Status.STOPPED
+    assert message.answer.startswith("word0") and "word199" not in message.answer
+    await communicator.disconnect()

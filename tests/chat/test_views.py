@@ -1,0 +1,56 @@
+import pytest
+from django.urls import reverse
+
+from chat.models import Citation, Conversation, Message
+
+
+@pytest.fixture
+def answered(people, ingest):
+    """Alice asked about pay and got an answer citing the managers-only document."""
+    pay = ingest("pay.md", "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR.", groups=[people.managers])
+    chunk = pay.chunks.get()
+    conversation = Conversation.objects.create(user=people.alice, title="Pay for C3")
+    message = Message.objects.create(
+        conversation=conversation, question="What does C3 earn?", answer="46,000 to 58,000 EUR [1].", status="complete"
+    )
+    Citation.objects.create(
+        message=message, marker=1, chunk=chunk, document=pay, document_title=pay.title,
+        heading_path=chunk.heading_path, quote=chunk.text,
+    )  # fmt: skip
+    return conversation
+
+
+def test_chat_page_requires_login(client):
+    response = client.get(reverse("chat:index"))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_user_sees_own_conversations_with_citations(client, people, answered):
+    client.force_login(people.alice)
+    page = client.get(reverse("chat:index")).content.decode()
+    assert "Pay for C3" in page
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "Pay &gt; Salary bands" in page
+
+
+def test_other_users_conversation_is_not_found_and_not_listed(client, people, answered):
+    client.force_login(people.bob)
+    assert client.get(reverse("chat:conversation", args=[answered.pk])).status_code == 404
+    assert "Pay for C3" not in client.get(reverse("chat:index")).content.decode()
+
+
+def test_citation_text_disappears_when_the_reader_loses_access(client, people, answered):
+    people.alice.groups.remove(people.managers)
+    client.force_login(people.alice)
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert "Grade C3 earns" not in page
+    assert "Source no longer available" in page
+
+
+def test_html_in_questions_and_answers_is_escaped(client, people):
+    conversation = Conversation.objects.create(user=people.bob, title="<script>alert(1)</script>")
+    Message.objects.create(conversation=conversation, question="<img src=x onerror=alert(1)>", answer="<b>hi</b>")
+    client.force_login(people.bob)
+    page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -1,0 +1,113 @@
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+
+from knowledge.documents import document_create
+from knowledge.models import Document
+
+
+@dataclass
+class People:
+    alice: User  # managers
+    bob: User  # engineering
+    carol: User  # no group
+    managers: Group
+    engineering: Group
+
+
+@pytest.fixture
+def people(db) -> People:
+    managers = Group.objects.create(name="managers")
+    engineering = Group.objects.create(name="engineering")
+    alice = User.objects.create_user("alice", password="pw-alice-123")
+    alice.groups.add(managers)
+    bob = User.objects.create_user("bob", password="pw-bob-123")
+    bob.groups.add(engineering)
+    carol = User.objects.create_user("carol", password="pw-carol-123")
+    return People(alice=alice, bob=bob, carol=carol, managers=managers, engineering=engineering)
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks):
+    """Create a document and run its ingestion (Celery eager mode) as the upload would."""
+
+    def make(name: str, content: bytes | str, *, groups: list[Group] | None = None, title: str = "") -> Document:
+        data = content.encode() if isinstance(content, str) else content
+        with django_capture_on_commit_callbacks(execute=True):
+            document = document_create(
+                file=ContentFile(data, name=name),
+                title=title,
+                visibility=Document.Visibility.GROUPS if groups else Document.Visibility.EVERYONE,
+                groups=groups,
+            )
+        document.refresh_from_db()
+        return document
+
+    return make
+
+
+@dataclass
+class FakeLLM:
+    """A real HTTP server on 127.0.0.1 speaking the OpenAI streaming format with scripted tokens."""
+
+    tokens: list[str] = field(default_factory=lambda: ["You get ", "25 days ", "of annual leave ", "[1]", "."])
+    status: int = 200
+    delay_s: float = 0.0
+    requests: list[dict] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            fake.requests.append(body)
+            if fake.status != 200:
+                self.send_response(fake.status)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for token in fake.tokens:
+                chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
+                try:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                time.sleep(fake.delay_s)
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def llm_settings(settings, fake_llm: FakeLLM) -> Iterator[FakeLLM]:
+    """Point the product at the fake server, as LLM_BASE_URL would in a deployment."""
+    from chat.generation import get_backend
+
+    settings.LLM_BASE_URL = fake_llm.url
+    settings.LLM_MODEL = "scripted"
+    get_backend.cache_clear()
+    yield fake_llm
+    get_backend.cache_clear()

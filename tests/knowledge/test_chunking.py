@@ -1,0 +1,59 @@
+from knowledge import embedding
+from knowledge.chunking import chunk_blocks
+from knowledge.parsing import Block, parse_document
+
+LIMIT = embedding.MAX_SEQUENCE_TOKENS - 2
+
+
+def chunk(blocks, max_tokens=60, overlap=10):
+    return chunk_blocks(blocks, max_tokens=max_tokens, overlap_tokens=overlap, count_tokens=embedding.count_tokens)
+
+
+def test_chunk_text_is_exactly_its_span_of_the_parsed_text():
+    parsed = parse_document("a.md", b"# A\n\nOne two three.\n\nFour five.\n\n## B\n\nSix seven.")
+    result = chunk(parsed.blocks)
+    assert result.chunks
+    for spec in result.chunks:
+        assert result.parsed_text[spec.char_start : spec.char_end] == spec.text
+
+
+def test_chunks_never_cross_a_heading_and_carry_the_heading_path():
+    blocks = [
+        Block("heading", "Leave", level=1),
+        Block("heading", "Annual leave", level=2),
+        Block("text", "You get 25 days."),
+        Block("heading", "Carry-over", level=3),
+        Block("text", "Up to 5 days carry over."),
+        Block("heading", "Expenses", level=1),
+        Block("text", "Claim within 30 days."),
+    ]
+    result = chunk(blocks, max_tokens=200)
+    assert [(c.heading_path, c.text) for c in result.chunks] == [
+        ("Leave > Annual leave", "You get 25 days."),
+        ("Leave > Annual leave > Carry-over", "Up to 5 days carry over."),
+        ("Expenses", "Claim within 30 days."),
+    ]
+
+
+def test_long_section_is_split_within_the_token_limit_with_overlap():
+    sentences = [f"Rule number {i} says employees must file form HR-{i} before the deadline." for i in range(60)]
+    result = chunk([Block("heading", "Rules", level=1), Block("text", " ".join(sentences))], max_tokens=80, overlap=20)
+    assert len(result.chunks) > 3
+    assert all(c.token_count <= 80 for c in result.chunks)
+    for before, after in zip(result.chunks, result.chunks[1:], strict=False):
+        assert after.char_start < before.char_end, "consecutive pieces of one paragraph overlap"
+    covered = "".join(result.parsed_text[c.char_start : c.char_end] for c in result.chunks)
+    assert all(s in covered for s in sentences)
+
+
+def test_no_chunk_exceeds_the_embedding_model_limit_even_for_unbroken_text():
+    monster = "x" * 5000 + " " + "supercalifragilistic" * 300
+    result = chunk([Block("text", monster)], max_tokens=LIMIT, overlap=32)
+    assert result.chunks
+    assert max(c.token_count for c in result.chunks) <= LIMIT
+
+
+def test_chunks_keep_their_page_and_do_not_cross_pages():
+    blocks = [Block("text", "First page text.", page=1), Block("text", "Second page text.", page=2)]
+    result = chunk(blocks, max_tokens=200)
+    assert [(c.page, c.text) for c in result.chunks] == [(1, "First page text."), (2, "Second page text.")]

@@ -64,6 +64,14 @@ async def answer_events(
     yield event("answer.end", message_id=message.pk, status=Message.Status.COMPLETE, answer=resolved.text)
 
 
+def warm_up(backend: Backend) -> None:
+    """Load the models while the person is still typing; both loads happen once per process."""
+    embedding.get_model()
+    load = getattr(backend, "load", None)
+    if load is not None:
+        load()
+
+
 def _conversation_for(user, conversation_id: int | None, question: str) -> Conversation:
     if conversation_id is None:
         return Conversation.objects.create(user=user, title=question[:80])

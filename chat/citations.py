@@ -14,7 +14,7 @@ import numpy as np
 from knowledge.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 ATTRIBUTION_THRESHOLD = 0.5
 
 

@@ -5,7 +5,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import protocol
-from chat.answering import answer_events
+from chat.answering import answer_events, warm_up
 from chat.generation import get_backend
 from chat.protocol import ProtocolError, Question, Stop
 
@@ -24,9 +24,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         await self.accept()
-        warm = getattr(get_backend(), "load", None)
-        if warm is not None:
-            asyncio.get_running_loop().run_in_executor(None, warm)
+        asyncio.get_running_loop().run_in_executor(None, warm_up, get_backend())
 
     async def disconnect(self, code: int) -> None:
         self.closed = True

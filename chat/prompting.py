@@ -26,7 +26,8 @@ NOT_COVERED_ANSWER = "I could not find anything about this in the documents avai
 def source_label(passage: Passage) -> str:
     parts = [passage.document_title]
     if passage.heading_path:
-        parts.append(passage.heading_path)
+        headings = passage.heading_path.split(" > ")
+        parts.extend(headings[1:] if headings[0] == passage.document_title else headings)
     if passage.page:
         parts.append(f"page {passage.page}")
     return " > ".join(parts)

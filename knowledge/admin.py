@@ -42,6 +42,9 @@ class DocumentAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "error", "checksum", "page_count", "ingested_at", "original_name"]
     actions = ["reingest"]
 
+    class Media:
+        js = ["knowledge/refresh_while_processing.js"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_chunk_count=Count("chunks"))
 

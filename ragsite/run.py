@@ -28,7 +28,7 @@ def main() -> int:
     args = parser.parse_args()
 
     var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
-    env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="ragsite.settings")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="ragsite.settings", WARM_UP_MODELS="1")
     env.setdefault("SECRET_KEY", secret_key(var_dir))
     stoppers = []
     children: list[subprocess.Popen] = []

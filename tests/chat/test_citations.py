@@ -39,6 +39,12 @@ def test_unmarked_sentence_is_attributed_to_a_clearly_supporting_passage():
     assert list(resolved.cited) == [1]
 
 
+def test_attribution_keeps_decimal_numbers_whole():
+    passages = [passage(1, "The mileage allowance is 0.30 EUR per kilometre for your own car.")]
+    resolved = resolve_citations("The mileage allowance is 0.30 EUR per kilometre.", passages, encode=embedding.encode)
+    assert resolved.text == "The mileage allowance is 0.30 EUR per kilometre [1]."
+
+
 def test_answer_without_passages_cites_nothing():
     resolved = resolve_citations("Nothing here [1].", [], encode=embedding.encode)
     assert resolved.text == "Nothing here." and resolved.cited == {} and resolved.dropped_markers == 1

@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 import pytest
@@ -167,4 +168,16 @@ async def test_stop_frame_ends_the_answer_and_keeps_what_was_said(people, ingest
     message = await Message.objects.aget(pk=start["message_id"])
     assert message.status == Message.Status.STOPPED
     assert message.answer.startswith("word0") and "word199" not in message.answer
+    await communicator.disconnect()
+
+
+async def test_socket_survives_an_idle_pause_longer_than_the_channel_layer_poll(people, ingest, llm_settings):
+    """redis-py 8 broke Channels' Redis layer after 5 idle seconds (redis/redis-py#4091)."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    communicator = await connect(people.bob)
+    await asyncio.sleep(6)
+    events = await ask(communicator, "How many days of annual leave?")
+    assert events[-1]["status"] == "complete"
     await communicator.disconnect()

@@ -74,6 +74,19 @@
     }
   }
 
+  function addConversationLink(id, title) {
+    const list = document.querySelector(".history ul");
+    const empty = list.querySelector(".muted");
+    if (empty) empty.remove();
+    for (const link of list.querySelectorAll("a[aria-current]")) link.removeAttribute("aria-current");
+    const item = el("li");
+    const link = el("a", "", title);
+    link.href = "/c/" + id + "/";
+    link.setAttribute("aria-current", "page");
+    item.appendChild(link);
+    list.prepend(item);
+  }
+
   function setBusy(busy) {
     sendButton.hidden = busy;
     stopButton.hidden = !busy;
@@ -82,6 +95,10 @@
   function handle(event) {
     switch (event.type) {
       case "answer.start":
+        if (conversationId !== event.conversation_id) {
+          history.replaceState(null, "", "/c/" + event.conversation_id + "/");
+          addConversationLink(event.conversation_id, event.title);
+        }
         conversationId = event.conversation_id;
         pending = null;
         statusLine.textContent = "";

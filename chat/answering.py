@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import prompting
-from chat.citations import ResolvedAnswer, resolve_citations
+from chat.citations import ResolvedAnswer, resolve_citations, section_of
 from chat.generation import Backend, GenerationError
 from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
@@ -27,6 +27,7 @@ async def answer_events(
 ) -> AsyncIterator[dict[str, Any]]:
     conversation = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     passages = await database_sync_to_async(retrieval.search)(user, question, k=settings.RETRIEVAL_TOP_K)
+    passages = [p for p in passages if p.score >= settings.RETRIEVAL_MIN_SCORE]
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
@@ -111,7 +112,7 @@ def citation_payload(marker: int, passage: Passage) -> dict[str, Any]:
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
         "document_title": passage.document_title,
-        "heading_path": passage.heading_path,
+        "heading_path": section_of(passage.document_title, passage.heading_path),
         "page": passage.page,
         "text": passage.text,
     }

@@ -18,6 +18,14 @@ _SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 ATTRIBUTION_THRESHOLD = 0.5
 
 
+def section_of(document_title: str, heading_path: str) -> str:
+    """The heading path without a first heading that only repeats the document's title."""
+    headings = heading_path.split(" > ") if heading_path else []
+    if headings and headings[0] == document_title:
+        headings = headings[1:]
+    return " > ".join(headings)
+
+
 @dataclass(frozen=True)
 class ResolvedAnswer:
     text: str

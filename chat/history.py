@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
+from chat.citations import section_of
 from chat.models import Conversation, Message
 from knowledge.access import readable_documents
 
@@ -60,7 +61,7 @@ def _shown(citation, available: bool) -> ShownCitation:
     return ShownCitation(
         marker=citation.marker,
         document_title=citation.document_title if available else "Source no longer available",
-        heading_path=citation.heading_path if available else "",
+        heading_path=section_of(citation.document_title, citation.heading_path) if available else "",
         page=citation.page if available else None,
         text=citation.quote if available else "",
         available=available,

@@ -4,6 +4,7 @@ Small local models follow an example far better than an instruction, so the prom
 one worked question with a cited answer before the real one.
 """
 
+from chat.citations import section_of
 from knowledge.retrieval import Passage
 
 PROMPT_VERSION = "sources-v2"
@@ -25,9 +26,9 @@ NOT_COVERED_ANSWER = "I could not find anything about this in the documents avai
 
 def source_label(passage: Passage) -> str:
     parts = [passage.document_title]
-    if passage.heading_path:
-        headings = passage.heading_path.split(" > ")
-        parts.extend(headings[1:] if headings[0] == passage.document_title else headings)
+    section = section_of(passage.document_title, passage.heading_path)
+    if section:
+        parts.append(section)
     if passage.page:
         parts.append(f"page {passage.page}")
     return " > ".join(parts)

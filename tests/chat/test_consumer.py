@@ -72,7 +72,8 @@ async def test_question_streams_tokens_then_citations_of_real_chunks(people, ing
     assert [c["marker"] for c in citations] == [1]
     chunk_ids = await sync_to_async(lambda: set(document.chunks.values_list("id", flat=True)))()
     assert citations[0]["chunk_id"] in chunk_ids
-    assert citations[0]["heading_path"] == "Leave > Annual leave"
+    assert citations[0]["heading_path"] == "Annual leave", "the title is not repeated"
+    assert citations[0]["document_title"] == "Leave"
     assert events[-1]["answer"] == "You get 25 days of annual leave [1]."
     message = await Message.objects.select_related("conversation").aget(pk=events[0]["message_id"])
     assert message.status == Message.Status.COMPLETE and message.answer == events[-1]["answer"]
@@ -88,7 +89,7 @@ async def test_restricted_passages_never_reach_the_model_or_the_socket(people, i
     await sync_to_async(ingest)("pay.md", PAY, groups=[people.managers])
     llm_settings.tokens = ["Grade C3 earns 46,000 to 58,000 EUR ", "[2]."]
     communicator = await connect(people.bob)
-    events = await ask(communicator, "What does grade C3 earn?")
+    events = await ask(communicator, "How many days of annual leave do managers in grade C3 get?")
     prompt = json.dumps(llm_settings.requests[-1]["messages"])
     assert "Leave > Annual leave" in prompt
     assert "46,000" not in prompt and "Salary bands" not in prompt, "no restricted passage in the prompt"
@@ -104,6 +105,17 @@ async def test_question_with_nothing_readable_gets_a_plain_answer_without_the_mo
     communicator = await connect(people.bob)
     events = await ask(communicator, "What does grade C3 earn?")
     assert "could not find" in "".join(e.get("text", "") for e in events)
+    assert llm_settings.requests == []
+    await communicator.disconnect()
+
+
+async def test_unrelated_question_is_declined_without_calling_the_model(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "Who won the football match yesterday?")
+    assert "could not find" in events[-1]["answer"]
     assert llm_settings.requests == []
     await communicator.disconnect()
 

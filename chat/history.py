@@ -51,16 +51,23 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
             question=m.question,
             answer=m.answer,
             status=m.status,
-            citations=[_shown(c, c.document_id in readable) for c in m.citations.all()],
+            citations=[_shown(c, readable) for c in m.citations.all()],
         )
         for m in messages
     ]
 
 
-def _shown(citation, available: bool) -> ShownCitation:
+def _shown(citation, readable: set[int]) -> ShownCitation:
+    available = citation.document_id in readable
+    if available:
+        title = citation.document_title
+    elif citation.document_id is None:
+        title = "Source removed: the document was deleted"
+    else:
+        title = "Source no longer available"
     return ShownCitation(
         marker=citation.marker,
-        document_title=citation.document_title if available else "Source no longer available",
+        document_title=title,
         heading_path=section_of(citation.document_title, citation.heading_path) if available else "",
         page=citation.page if available else None,
         text=citation.quote if available else "",

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 
-from knowledge.documents import document_schedule_ingest, title_from_filename
+from knowledge.documents import document_delete, document_schedule_ingest, find_identical, title_from_filename
 from knowledge.models import Document
 
 
@@ -24,6 +24,12 @@ class DocumentForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(settings.MAX_UPLOAD_BYTES)}."
             )
+        if upload and "file" in self.changed_data:
+            data = upload.read()
+            upload.seek(0)
+            twin = find_identical(data, exclude_id=self.instance.pk)
+            if twin is not None:
+                raise forms.ValidationError(f"This file is identical to the document “{twin.title}”; edit that one.")
         return upload
 
     def clean(self):
@@ -36,7 +42,7 @@ class DocumentForm(forms.ModelForm):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     form = DocumentForm
-    list_display = ["title", "status", "chunk_count", "page_count", "visibility", "error", "ingested_at"]
+    list_display = ["title", "status_with_progress", "chunk_count", "page_count", "visibility", "error", "ingested_at"]
     list_filter = ["status", "visibility", "groups"]
     search_fields = ["title", "original_name"]
     readonly_fields = ["status", "error", "checksum", "page_count", "ingested_at", "original_name"]
@@ -48,6 +54,12 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_chunk_count=Count("chunks"))
 
+    @admin.display(description="status", ordering="status")
+    def status_with_progress(self, obj: Document) -> str:
+        if obj.status == Document.Status.PROCESSING and obj.chunks_total:
+            return f"processing ({obj.chunks_embedded}/{obj.chunks_total} chunks embedded)"
+        return obj.status
+
     @admin.display(description="chunks", ordering="_chunk_count")
     def chunk_count(self, obj: Document) -> int:
         return obj._chunk_count
@@ -56,7 +68,6 @@ class DocumentAdmin(admin.ModelAdmin):
         file_changed = "file" in form.changed_data
         if file_changed:
             obj.original_name = obj.file.name.rsplit("/", 1)[-1]
-            obj.checksum = ""
         if not obj.title:
             obj.title = title_from_filename(obj.original_name or obj.file.name)
         if not change:
@@ -68,7 +79,13 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.action(description="Re-ingest selected documents")
     def reingest(self, request, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        queryset.update(checksum="")
         for document_id in ids:
-            document_schedule_ingest(document_id=document_id)
+            document_schedule_ingest(document_id=document_id, force=True)
         self.message_user(request, f"Queued {len(ids)} document(s) for ingestion.", messages.SUCCESS)
+
+    def delete_model(self, request, obj: Document) -> None:
+        document_delete(document_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for document_id in queryset.values_list("pk", flat=True):
+            document_delete(document_id=document_id)

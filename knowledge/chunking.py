@@ -2,7 +2,8 @@
 
 Chunks never cross a heading or a page, so a citation names one section and one page.
 Token counts come from the embedding model's own tokenizer: a chunk over its limit would
-be silently truncated when embedded.
+be silently truncated when embedded. A chunk's text is `parsed_text[char_start:char_end]`,
+except a piece of a table too long for one chunk, which starts with the table's header row.
 """
 
 import re
@@ -40,6 +41,7 @@ class _Unit:
     start: int
     end: int
     tokens: int
+    prefix: str = ""  # a split table's header row, repeated on each piece
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,16 @@ def chunk_blocks(
         budget = max_tokens - (count_tokens(heading_path + "\n") if heading_path else 0)
         budget = max(budget, 16)
         for page, units in _group_by_page(section, parsed_text, budget, count_tokens):
-            for start, end in _pack(units, budget, overlap_tokens):
+            for start, end, prefix in _pack(units, budget, overlap_tokens):
+                text = prefix + parsed_text[start:end]
                 chunks.append(
                     ChunkSpec(
-                        text=parsed_text[start:end],
+                        text=text,
                         heading_path=heading_path,
                         page=page,
                         char_start=start,
                         char_end=end,
-                        token_count=count_tokens(embedding_text(heading_path, parsed_text[start:end])),
+                        token_count=count_tokens(embedding_text(heading_path, text)),
                     )
                 )
         section.clear()
@@ -115,7 +118,10 @@ def _group_by_page(
             yield page, units
             units = []
         page = block.page
-        units.extend(_units(parsed_text, start, end, budget, count_tokens))
+        if block.kind == "table":
+            units.extend(_table_units(parsed_text, start, end, budget, count_tokens))
+        else:
+            units.extend(_units(parsed_text, start, end, budget, count_tokens))
     if units:
         yield page, units
 
@@ -133,6 +139,35 @@ def _units(text: str, start: int, end: int, budget: int, count_tokens: Callable[
         else:
             units.extend(_word_windows(text, s_start, s_end, budget, count_tokens))
     return units
+
+
+def _table_units(text: str, start: int, end: int, budget: int, count_tokens: Callable[[str], int]) -> list[_Unit]:
+    """A table that fits stays whole; a longer one is cut between rows, each piece under the header."""
+    tokens = count_tokens(text[start:end])
+    if tokens <= budget:
+        return [_Unit(start, end, tokens)]
+    rows = _split(text, start, end, re.compile(r"\n"))
+    header = text[rows[0][0] : rows[0][1]] + "\n"
+    row_budget = max(budget - count_tokens(header), 8)
+    pieces: list[_Unit] = []
+    group: list[tuple[int, int]] = []
+    for row in rows[1:] or rows:
+        candidate = group + [row]
+        if group and count_tokens(text[candidate[0][0] : candidate[-1][1]]) > row_budget:
+            pieces.extend(_table_piece(text, group, header, row_budget, count_tokens))
+            candidate = [row]
+        group = candidate
+    pieces.extend(_table_piece(text, group, header, row_budget, count_tokens))
+    return pieces
+
+
+def _table_piece(text, group, header, row_budget, count_tokens) -> list[_Unit]:
+    start, end = group[0][0], group[-1][1]
+    tokens = count_tokens(text[start:end])
+    if tokens <= row_budget:
+        return [_Unit(start, end, tokens + count_tokens(header), prefix=header)]
+    windows = _word_windows(text, start, end, row_budget, count_tokens)  # one row longer than a chunk
+    return [_Unit(w.start, w.end, w.tokens + count_tokens(header), prefix=header) for w in windows]
 
 
 def _split(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -178,13 +213,22 @@ def _char_windows(text: str, start: int, end: int, budget: int, count_tokens: Ca
     return units
 
 
-def _pack(units: list[_Unit], budget: int, overlap_tokens: int) -> Iterator[tuple[int, int]]:
-    """Greedy packing; a new chunk repeats the previous chunk's last units up to the overlap."""
+def _pack(units: list[_Unit], budget: int, overlap_tokens: int) -> Iterator[tuple[int, int, str]]:
+    """Greedy packing; a new chunk repeats the previous chunk's last units up to the overlap.
+
+    A piece of a split table is a chunk of its own.
+    """
     current: list[_Unit] = []
     emitted_end = -1
     for unit in units:
+        if unit.prefix:
+            if current and current[-1].end > emitted_end:
+                yield current[0].start, current[-1].end, ""
+            yield unit.start, unit.end, unit.prefix
+            current, emitted_end = [], unit.end
+            continue
         if current and sum(u.tokens for u in current) + unit.tokens > budget:
-            yield current[0].start, current[-1].end
+            yield current[0].start, current[-1].end, ""
             emitted_end = current[-1].end
             carried: list[_Unit] = []
             for previous in reversed(current):
@@ -196,4 +240,4 @@ def _pack(units: list[_Unit], budget: int, overlap_tokens: int) -> Iterator[tupl
             current = carried
         current.append(unit)
     if current and current[-1].end > emitted_end:
-        yield current[0].start, current[-1].end
+        yield current[0].start, current[-1].end, ""

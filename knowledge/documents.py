@@ -1,5 +1,6 @@
 """Creating documents and scheduling their ingestion after the transaction commits."""
 
+import hashlib
 from pathlib import PurePath
 
 from django.contrib.auth.models import Group
@@ -14,12 +15,29 @@ def title_from_filename(name: str) -> str:
     return stem.replace("_", " ").replace("-", " ").strip().capitalize() or "Untitled document"
 
 
-def document_schedule_ingest(*, document_id: int) -> None:
+def document_schedule_ingest(*, document_id: int, force: bool = False) -> None:
     """Queue ingestion once the row (and its file) is committed, so the worker can see it."""
     from knowledge.tasks import ingest_document
 
     Document.objects.filter(pk=document_id).update(status=Document.Status.QUEUED, error="")
-    transaction.on_commit(lambda: ingest_document.delay(document_id))
+    transaction.on_commit(lambda: ingest_document.delay(document_id, force=force))
+
+
+def document_delete(*, document_id: int) -> None:
+    """Chunks go with the row; past citations keep their snapshot and lose the link; the file goes after commit."""
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return
+    storage, name = document.file.storage, document.file.name
+    document.delete()
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+def find_identical(data: bytes, *, exclude_id: int | None = None) -> Document | None:
+    """Another document whose last ingested file had exactly these bytes."""
+    checksum = hashlib.sha256(data).hexdigest()
+    return Document.objects.filter(checksum=checksum).exclude(pk=exclude_id).first()
 
 
 def document_create(
@@ -29,7 +47,10 @@ def document_create(
     visibility: str = Document.Visibility.EVERYONE,
     groups: list[Group] | None = None,
     uploaded_by=None,
+    source_path: str = "",
+    schedule: bool = True,
 ) -> Document:
+    """With `schedule=False` the caller ingests it itself (the folder command shows progress)."""
     name = PurePath((file.name or "upload").replace("\\", "/")).name
     with transaction.atomic():
         document = Document(
@@ -37,10 +58,12 @@ def document_create(
             original_name=name,
             visibility=visibility,
             uploaded_by=uploaded_by,
+            source_path=source_path,
         )
         document.file.save(name, file, save=False)
         document.save()
         if groups:
             document.groups.set(groups)
-        document_schedule_ingest(document_id=document.pk)
+        if schedule:
+            document_schedule_ingest(document_id=document.pk)
     return document

@@ -50,7 +50,7 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer()(text, add_special_tokens=False)["input_ids"])
 
 
-def encode(texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+def encode(texts: list[str], *, batch_size: int = 8) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     return get_model().encode(

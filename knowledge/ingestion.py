@@ -1,15 +1,21 @@
 """Ingest one document: parse, chunk, embed, then swap its chunks in one short transaction.
 
-Embedding runs outside any transaction; the swap is atomic, so a question asked during
-re-ingestion sees the old chunks or the new ones, never a mix. Running it twice leaves
-one set of chunks.
+Embedding runs outside any transaction, in batches that report progress; the swap is
+atomic, so a question asked during re-ingestion sees the old chunks or the new ones,
+never a mix or nothing. Running it twice leaves one set of chunks; an unchanged file
+(same checksum) does no work.
 """
 
 import hashlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from knowledge import embedding
@@ -18,43 +24,131 @@ from knowledge.models import Chunk, Document
 from knowledge.parsing import UnreadableDocument, parse_document
 
 logger = logging.getLogger(__name__)
+PROGRESS_BATCH = 64
+PIPELINE_GROUP_CHUNKS = 64
 
 
-def document_ingest(*, document_id: int) -> None:
+@dataclass(frozen=True)
+class _Prepared:
+    document_id: int
+    chunked: ChunkedDocument
+    checksum: str
+    page_count: int | None
+
+
+def document_ingest(*, document_id: int, force: bool = False) -> None:
+    prepared = _prepare(document_id, force=force)
+    if prepared is not None:
+        vectors = _embed_with_progress(prepared)
+        _replace_chunks(prepared, vectors)
+
+
+def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] = lambda document_id: None) -> None:
+    """Bulk ingestion as a pipeline: one thread parses ahead, this one embeds, another stores.
+
+    Chunks of several documents are embedded together (sorted by length, they waste less on
+    padding), and parsing and storing overlap with embedding, the slowest stage.
+    """
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as preparer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store") as storer,
+    ):
+        try:
+            pending = [(i, preparer.submit(_prepare, i, force=False)) for i in document_ids]
+            group: list[_Prepared] = []
+            stored = []
+            for position, (document_id, future) in enumerate(pending):
+                prepared = future.result()
+                if prepared is None:
+                    on_done(document_id)
+                else:
+                    group.append(prepared)
+                last = position == len(pending) - 1
+                if group and (last or sum(len(p.chunked.chunks) for p in group) >= PIPELINE_GROUP_CHUNKS):
+                    texts = [spec.embedding_text for p in group for spec in p.chunked.chunks]
+                    vectors = embedding.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
+                    stored.append(storer.submit(_store_group, group, vectors, on_done))
+                    group = []
+            for future in stored:
+                future.result()
+        finally:
+            preparer.submit(connections.close_all).result()
+            storer.submit(connections.close_all).result()
+
+
+def _store_group(group: list[_Prepared], vectors: np.ndarray, on_done: Callable[[int], None]) -> None:
+    offset = 0
+    for item in group:
+        count = len(item.chunked.chunks)
+        _replace_chunks(item, vectors[offset : offset + count])
+        offset += count
+        on_done(item.document_id)
+
+
+def _prepare(document_id: int, *, force: bool) -> _Prepared | None:
+    """Read, parse and chunk; None when there is nothing to embed (deleted, unchanged or failed)."""
     document = Document.objects.filter(pk=document_id).first()
     if document is None:
-        return  # deleted before the worker got to it
-    Document.objects.filter(pk=document_id).update(status=Document.Status.PROCESSING, error="")
+        return None  # deleted before the worker got to it
     try:
-        with document.file.open("rb") as handle:
-            data = handle.read()
-    except OSError:
-        _fail(document_id, "The uploaded file is missing from storage; upload it again.")
-        return
+        data = _read(document)
+    except UnreadableDocument as exc:
+        _fail(document_id, str(exc))
+        return None
     checksum = hashlib.sha256(data).hexdigest()
-    if checksum == document.checksum and document.status == Document.Status.READY and document.chunks.exists():
-        Document.objects.filter(pk=document_id).update(status=Document.Status.READY)
-        return
+    if not force and checksum == document.checksum and document.status == Document.Status.READY:
+        return None
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.PROCESSING, error="", chunks_total=0, chunks_embedded=0
+    )
     try:
         parsed = parse_document(document.original_name or document.file.name, data)
-        chunked = chunk_blocks(
-            parsed.blocks,
-            max_tokens=min(settings.CHUNK_MAX_TOKENS, embedding.MAX_SEQUENCE_TOKENS - 2),
-            overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
-            count_tokens=embedding.count_tokens,
-        )
+        chunked = chunk_document(parsed.blocks)
         if not chunked.chunks:
             raise UnreadableDocument("The file contains no extractable text.")
     except UnreadableDocument as exc:
         _fail(document_id, str(exc))
-        return
-    vectors = embedding.encode(
-        [spec.embedding_text for spec in chunked.chunks], batch_size=settings.EMBEDDING_BATCH_SIZE
+        return None
+    return _Prepared(document_id, chunked, checksum, parsed.page_count)
+
+
+def chunk_document(blocks) -> ChunkedDocument:
+    return chunk_blocks(
+        blocks,
+        max_tokens=min(settings.CHUNK_MAX_TOKENS, embedding.MAX_SEQUENCE_TOKENS - 2),
+        overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+        count_tokens=embedding.count_tokens,
     )
-    _replace_chunks(document_id, chunked, vectors, checksum=checksum, page_count=parsed.page_count)
 
 
-def _replace_chunks(document_id: int, chunked: ChunkedDocument, vectors, *, checksum: str, page_count) -> None:
+def _read(document: Document) -> bytes:
+    try:
+        size = document.file.size
+        if size > settings.MAX_UPLOAD_BYTES:
+            raise UnreadableDocument(
+                f"The file is {filesizeformat(size)}; the limit is {filesizeformat(settings.MAX_UPLOAD_BYTES)}."
+            )
+        with document.file.open("rb") as handle:
+            return handle.read()
+    except (OSError, ValueError):
+        raise UnreadableDocument("The uploaded file is missing from storage; upload it again.") from None
+
+
+def _embed_with_progress(prepared: _Prepared) -> np.ndarray:
+    document_id = prepared.document_id
+    texts = [spec.embedding_text for spec in prepared.chunked.chunks]
+    Document.objects.filter(pk=document_id).update(chunks_total=len(texts))
+    batches = []
+    for start in range(0, len(texts), PROGRESS_BATCH):
+        batches.append(
+            embedding.encode(texts[start : start + PROGRESS_BATCH], batch_size=settings.EMBEDDING_BATCH_SIZE)
+        )
+        Document.objects.filter(pk=document_id).update(chunks_embedded=min(start + PROGRESS_BATCH, len(texts)))
+    return np.concatenate(batches)
+
+
+def _replace_chunks(prepared: _Prepared, vectors: np.ndarray) -> None:
+    document_id, chunked = prepared.document_id, prepared.chunked
     with transaction.atomic():
         document = Document.objects.select_for_update().filter(pk=document_id).first()
         if document is None:
@@ -78,8 +172,10 @@ def _replace_chunks(document_id: int, chunked: ChunkedDocument, vectors, *, chec
         Document.objects.filter(pk=document_id).update(
             status=Document.Status.READY,
             error="",
-            checksum=checksum,
-            page_count=page_count,
+            checksum=prepared.checksum,
+            page_count=prepared.page_count,
+            chunks_total=len(chunked.chunks),
+            chunks_embedded=len(chunked.chunks),
             ingested_at=timezone.now(),
         )
 

@@ -20,6 +20,9 @@ class Document(models.Model):
     title = models.CharField(max_length=300)
     file = models.FileField(upload_to="documents/%Y/%m/")
     original_name = models.CharField(max_length=255, blank=True)
+    source_path = models.CharField(
+        max_length=1000, blank=True, help_text="Where `ingest_folder` found it, relative to the folder."
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
     error = models.TextField(blank=True)
     checksum = models.CharField(max_length=64, blank=True)
@@ -31,6 +34,8 @@ class Document(models.Model):
         help_text="Who may read it when visibility is 'Listed groups only'.",
     )
     page_count = models.PositiveIntegerField(null=True, blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_embedded = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -103,6 +103,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task whose worker died unacknowledged is delivered again after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -123,13 +128,19 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Office files are ZIP archives: refuse those that unpack past these limits (decompression bombs).
+MAX_UNPACKED_BYTES = env_int("MAX_UNPACKED_BYTES", 200 * 1024 * 1024)
+MAX_ARCHIVE_MEMBERS = env_int("MAX_ARCHIVE_MEMBERS", 5000)
+MAX_TABLE_ROWS = env_int("MAX_TABLE_ROWS", 50_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Retrieval and chunking
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+# Small batches waste less on padding: measured on 2 cores, 8 embeds a document's chunks
+# about 25% faster than 32 (chunks of one document vary widely in length).
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 8)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 32)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 4)

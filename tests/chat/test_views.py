@@ -47,6 +47,17 @@ def test_citation_text_disappears_when_the_reader_loses_access(client, people, a
     assert "Source no longer available" in page
 
 
+def test_citation_of_a_deleted_document_says_so_and_keeps_the_answer(client, people, answered):
+    from knowledge.documents import document_delete
+    from knowledge.models import Document
+
+    document_delete(document_id=Document.objects.get().pk)
+    client.force_login(people.alice)
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert "Source removed" in page and "46,000 to 58,000 EUR [1]." in page
+    assert "Grade C3 earns" not in page
+
+
 def test_html_in_questions_and_answers_is_escaped(client, people):
     conversation = Conversation.objects.create(user=people.bob, title="<script>alert(1)</script>")
     Message.objects.create(conversation=conversation, question="<img src=x onerror=alert(1)>", answer="<b>hi</b>")

@@ -45,6 +45,13 @@ def test_oversized_upload_is_refused_with_a_sentence(admin_client, settings):
     assert not Document.objects.exists()
 
 
+def test_identical_file_is_refused_as_a_new_document(admin_client, ingest):
+    ingest("leave.md", "# Leave\n\n25 days.")
+    response = upload(admin_client, "copy-of-leave.md", b"# Leave\n\n25 days.")
+    assert "identical to the document" in response.content.decode()
+    assert Document.objects.count() == 1
+
+
 def test_group_visibility_needs_a_group(admin_client):
     response = upload(admin_client, "pay.md", b"# Pay", visibility="groups")
     assert "Choose at least one group" in response.content.decode()

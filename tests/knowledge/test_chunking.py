@@ -1,6 +1,7 @@
 from knowledge import embedding
 from knowledge.chunking import chunk_blocks
 from knowledge.parsing import Block, parse_document
+from knowledge.parsing.blocks import table_block
 
 LIMIT = embedding.MAX_SEQUENCE_TOKENS - 2
 
@@ -57,3 +58,21 @@ def test_chunks_keep_their_page_and_do_not_cross_pages():
     blocks = [Block("text", "First page text.", page=1), Block("text", "Second page text.", page=2)]
     result = chunk(blocks, max_tokens=200)
     assert [(c.page, c.text) for c in result.chunks] == [(1, "First page text."), (2, "Second page text.")]
+
+
+def test_table_that_fits_stays_whole():
+    table = table_block([["City", "Limit"], ["Paris", "220 EUR"], ["Lyon", "150 EUR"]])
+    result = chunk([Block("heading", "Hotels", level=1), table], max_tokens=200)
+    assert [c.text for c in result.chunks] == ["City | Limit\nParis | 220 EUR\nLyon | 150 EUR"]
+
+
+def test_long_table_is_split_between_rows_with_the_header_repeated():
+    rows = [["Employee", "Grade", "Days left"]] + [[f"person{i}", f"C{i % 6 + 1}", str(i)] for i in range(80)]
+    result = chunk([Block("heading", "Balances", level=1), table_block(rows)], max_tokens=60)
+    assert len(result.chunks) > 3
+    for spec in result.chunks:
+        assert spec.text.startswith("Employee | Grade | Days left\n")
+        assert spec.token_count <= 60
+        assert result.parsed_text[spec.char_start : spec.char_end] == spec.text.split("\n", 1)[1]
+    body = "\n".join(spec.text.split("\n", 1)[1] for spec in result.chunks)
+    assert all(f"person{i} |" in body for i in range(80)), "every row is in some chunk"

@@ -2,9 +2,11 @@ import pytest
 from django.core.files.base import ContentFile
 
 from knowledge import embedding
+from knowledge.documents import document_delete
 from knowledge.ingestion import document_ingest
 from knowledge.models import Chunk, Document
-from tests.pdfs import pdf_with_pages
+from tests.office_files import docx_bytes, pptx_bytes, xlsx_bytes, zip_bomb_docx
+from tests.pdfs import encrypted_pdf, pdf_with_pages
 
 HANDBOOK = (
     "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave.\n\n"
@@ -76,3 +78,96 @@ def test_path_separators_in_a_file_name_stay_out_of_storage_paths(db, ingest):
     assert document.original_name == "passwd.md"
     assert ".." not in document.file.name
     assert document.status == Document.Status.READY
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "expected_heading", "expected_text"),
+    [
+        ("travel.docx", docx_bytes, "Travel policy > Hotels", "Paris | 220 EUR"),
+        ("deck.pptx", pptx_bytes, "Allowances", "Wellbeing | 400 EUR"),
+        ("balances.xlsx", xlsx_bytes, "Balances", "alice | 12"),
+        ("balances.csv", lambda: b"name,days\nalice,12\n", "", "alice | 12"),
+        ("page.html", lambda: b"<html><body><h1>Expenses</h1><p>Claim in 30 days.</p></body></html>", "Expenses", "30"),
+    ],
+)
+def test_every_office_format_is_ingested(db, ingest, name, make, expected_heading, expected_text):
+    document = ingest(name, make())
+    assert document.status == Document.Status.READY, document.error
+    assert any(c.heading_path == expected_heading and expected_text in c.text for c in document.chunks.all())
+
+
+def test_progress_counts_every_embedded_chunk(db, ingest):
+    text = "\n\n".join(f"# Section {i}\n\nPolicy text number {i}." for i in range(70))
+    document = ingest("long.md", text)
+    assert document.chunks_total == document.chunks_embedded == document.chunks.count() == 70
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("bomb.docx", zip_bomb_docx(30_000_000), "decompression bomb"),
+        ("locked.pdf", encrypted_pdf("Salaries"), "password-protected"),
+        ("scan.pdf", pdf_with_pages(["", ""]), "no extractable text"),
+        ("latin1.txt", "Prime de fin d'année".encode("latin-1"), "not UTF-8"),
+        ("empty.docx", b"", "The file is empty."),
+    ],
+)
+def test_hostile_files_end_failed_with_a_reason(db, ingest, settings, name, data, reason):
+    settings.MAX_UNPACKED_BYTES = 10_000_000
+    document = ingest(name, data)
+    assert document.status == Document.Status.FAILED and reason in document.error
+    assert not document.chunks.exists()
+
+
+def test_file_over_the_size_limit_fails_at_ingestion_too(db, ingest, settings):
+    settings.MAX_UPLOAD_BYTES = 50
+    document = ingest("big.md", "# Big\n\n" + "word " * 100)
+    assert document.status == Document.Status.FAILED and "the limit is 50" in document.error
+
+
+def test_forced_reingest_rebuilds_an_unchanged_file(db, ingest):
+    document = ingest("leave.md", HANDBOOK)
+    first_ids = set(document.chunks.values_list("id", flat=True))
+    document_ingest(document_id=document.pk, force=True)
+    assert set(document.chunks.values_list("id", flat=True)).isdisjoint(first_ids)
+    assert document.chunks.count() == len(first_ids)
+
+
+def test_deleting_a_document_removes_its_chunks_and_file(db, ingest, django_capture_on_commit_callbacks):
+    document = ingest("leave.md", HANDBOOK)
+    storage, name = document.file.storage, document.file.name
+    assert storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        document_delete(document_id=document.pk)
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    assert not storage.exists(name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest):
+    """Readers in another connection poll while the document is re-ingested three times."""
+    import threading
+
+    from django.db import connection
+
+    document = ingest("leave.md", "\n\n".join(f"# V0 part {i}\n\nVersion zero text {i}." for i in range(30)))
+    seen: list[tuple[int, frozenset[str]]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            texts = list(Chunk.objects.filter(document_id=document.pk).values_list("text", flat=True))
+            seen.append((len(texts), frozenset(t.split()[1] for t in texts)))
+        connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for version in ("one", "two", "three"):
+        body = "\n\n".join(f"# {version} part {i}\n\nVersion {version} text {i}." for i in range(30))
+        document.file.save("leave.md", ContentFile(body.encode()), save=True)
+        document_ingest(document_id=document.pk)
+    stop.set()
+    reader.join()
+    assert len(seen) > 3
+    for count, versions in seen:
+        assert count == 30 and len(versions) == 1, (count, versions)

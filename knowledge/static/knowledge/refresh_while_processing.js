@@ -2,7 +2,7 @@
 // so an administrator sees the status change without pressing reload.
 (function () {
   "use strict";
-  const busy = Array.from(document.querySelectorAll("td.field-status")).some(function (cell) {
+  const busy = Array.from(document.querySelectorAll("td.field-status_with_progress")).some(function (cell) {
     return /queued|processing/i.test(cell.textContent);
   });
   if (busy) setTimeout(function () { location.reload(); }, 3000);

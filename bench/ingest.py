@@ -1,0 +1,82 @@
+"""Ingestion throughput end to end (parse + chunk + embed + store) beside raw `encode` of the same chunks.
+
+Usage: .venv/bin/python bench/ingest.py [FOLDER] [--repeat 3]
+Starts a throw-away embedded PostgreSQL, ingests every file of FOLDER (default: the demo
+handbook) in this process, then encodes the very same chunk texts with the same model.
+Runs alternate and the medians are compared; the last line is
+`end_to_end_over_encode=<ratio> chunks_per_s=<n>`.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=ROOT / "demo" / "handbook")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from ragsite.embedded import start_postgres
+
+    scratch = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
+    postgres = start_postgres(scratch / "pgdata")
+    try:
+        postgres.ensure_database("bench")
+        os.environ.update(
+            DATABASE_URL=postgres.url("bench"),
+            SECRET_KEY="bench",  # noqa: S106 - a throw-away database
+            MEDIA_ROOT=str(scratch / "media"),
+            CELERY_TASK_ALWAYS_EAGER="1",
+            DJANGO_SETTINGS_MODULE="ragsite.settings",
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        run(args.folder, args.repeat)
+    finally:
+        postgres.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(folder: Path, repeat: int) -> None:
+    from django.conf import settings
+
+    from knowledge import embedding
+    from knowledge.folders import folder_ingest
+    from knowledge.models import Chunk, Document
+
+    embedding.encode(["warm up the model"])
+    end_to_end, raw = [], []
+    for _ in range(repeat):
+        Document.objects.all().delete()
+        started = time.perf_counter()
+        report = folder_ingest(root=folder)
+        end_to_end.append(time.perf_counter() - started)
+        texts = [f"{h}\n{t}" if h else t for h, t in Chunk.objects.values_list("heading_path", "text")]
+        started = time.perf_counter()
+        embedding.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
+        raw.append(time.perf_counter() - started)
+    chunks = len(texts)
+    e2e_rate = chunks / statistics.median(end_to_end)
+    raw_rate = chunks / statistics.median(raw)
+    print(f"files={len(report.ready) + len(report.unchanged)} failed={len(report.failed)} chunks={chunks}")
+    print(f"end_to_end_s={[round(s, 2) for s in end_to_end]} encode_s={[round(s, 2) for s in raw]}")
+    print(f"end_to_end_chunks_per_s={e2e_rate:.1f} encode_chunks_per_s={raw_rate:.1f}")
+    print(f"end_to_end_over_encode={e2e_rate / raw_rate:.3f} chunks_per_s={e2e_rate:.1f}")
+
+
+if __name__ == "__main__":
+    main()

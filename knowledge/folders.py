@@ -1,0 +1,69 @@
+"""Ingest every file under a folder, recursively, updating what an earlier run ingested."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.core.files import File
+
+from knowledge.documents import document_create, title_from_filename
+from knowledge.ingestion import documents_ingest
+from knowledge.models import Document
+
+
+@dataclass
+class FolderReport:
+    ready: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def folder_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            yield path
+
+
+def folder_ingest(
+    *,
+    root: Path,
+    groups: list[Group] | None = None,
+    on_file: Callable[[], None] = lambda: None,
+) -> FolderReport:
+    """Ingests in this process (the caller shows progress); a file ingested before from the same path is updated.
+
+    Runs in several threads with their own database connections, so the rows it creates
+    are committed as it goes.
+    """
+    documents = {str(path.relative_to(root)): _upsert(root, path, groups) for path in folder_files(root)}
+    checksums_before = {document.pk: document.checksum for document in documents.values()}
+    documents_ingest(document_ids=[d.pk for d in documents.values()], on_done=lambda document_id: on_file())
+    report = FolderReport()
+    for relative, document in documents.items():
+        document.refresh_from_db()
+        if document.status == Document.Status.FAILED:
+            report.failed.append((relative, document.error))
+        elif checksums_before[document.pk] == document.checksum:
+            report.unchanged.append(relative)
+        else:
+            report.ready.append(relative)
+    return report
+
+
+def _upsert(root: Path, path: Path, groups: list[Group] | None) -> Document:
+    relative = str(path.relative_to(root))
+    document = Document.objects.filter(source_path=relative).first()
+    with path.open("rb") as handle:
+        if document is None:
+            return document_create(
+                file=File(handle, name=path.name),
+                title=title_from_filename(path.name),
+                visibility=Document.Visibility.GROUPS if groups else Document.Visibility.EVERYONE,
+                groups=groups,
+                source_path=relative,
+                schedule=False,
+            )
+        document.file.save(path.name, File(handle, name=path.name), save=True)
+    return document

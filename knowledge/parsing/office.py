@@ -1,0 +1,119 @@
+"""Word, PowerPoint and Excel files through python-docx, python-pptx and openpyxl.
+
+Archives are size-checked (`detect.open_office_zip`) before a library unpacks them.
+"""
+
+import io
+import re
+
+from knowledge.parsing.blocks import Block, ParsedDocument, UnreadableDocument, heading, paragraph, table_block
+from knowledge.parsing.detect import open_office_zip
+
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+
+
+def _damaged(kind: str, exc: Exception) -> UnreadableDocument:
+    return UnreadableDocument(f"The {kind} is damaged and cannot be read ({type(exc).__name__}).")
+
+
+def parse_docx(data: bytes) -> ParsedDocument:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    open_office_zip(data)
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks: list[Block | None] = []
+        for element in document.element.body.iterchildren():
+            if element.tag.endswith("}p"):
+                blocks.append(_docx_paragraph(Paragraph(element, document)))
+            elif element.tag.endswith("}tbl"):
+                table = Table(element, document)
+                blocks.append(table_block([_unique_cells(row.cells) for row in table.rows]))
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged files
+        raise _damaged("Word document", exc) from None
+    return ParsedDocument(blocks=[b for b in blocks if b])
+
+
+def _docx_paragraph(para) -> Block | None:
+    style = (para.style.name if para.style is not None else "") or ""
+    if style.lower() == "title":
+        return heading(para.text, 1)
+    match = _HEADING_STYLE.match(style)
+    if match:
+        return heading(para.text, int(match.group(1)))
+    if style.lower().startswith("list"):
+        return paragraph("- " + para.text)
+    return paragraph(para.text)
+
+
+def _unique_cells(cells) -> list[str]:
+    """A merged cell is returned once per grid column it spans; keep it once."""
+    seen: list = []
+    texts = []
+    for cell in cells:
+        if any(cell._tc is other for other in seen):
+            continue
+        seen.append(cell._tc)
+        texts.append(cell.text)
+    return texts
+
+
+def parse_pptx(data: bytes) -> ParsedDocument:
+    """Each slide is a page headed by its title; its text boxes, tables and notes follow."""
+    import pptx
+
+    open_office_zip(data)
+    try:
+        presentation = pptx.Presentation(io.BytesIO(data))
+        blocks: list[Block | None] = []
+        slides = list(presentation.slides)
+        for number, slide in enumerate(slides, start=1):
+            title_shape = slide.shapes.title
+            title = title_shape.text_frame.text if title_shape is not None and title_shape.has_text_frame else ""
+            blocks.append(heading(title or f"Slide {number}", 1, page=number))
+            for shape in slide.shapes:
+                if title_shape is not None and shape.shape_id == title_shape.shape_id:
+                    continue
+                if shape.has_text_frame:
+                    blocks.append(paragraph(shape.text_frame.text, page=number))
+                elif getattr(shape, "has_table", False) and shape.has_table:
+                    rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
+                    blocks.append(table_block(rows, page=number))
+            if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+                notes = slide.notes_slide.notes_text_frame.text
+                blocks.append(paragraph(f"Notes: {notes}", page=number) if notes.strip() else None)
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - python-pptx raises many types on damaged files
+        raise _damaged("PowerPoint file", exc) from None
+    return ParsedDocument(blocks=[b for b in blocks if b], page_count=len(slides))
+
+
+def parse_xlsx(data: bytes, max_rows: int) -> ParsedDocument:
+    """Each sheet is a section named after it; its first non-empty row is the header."""
+    import openpyxl
+
+    open_office_zip(data)
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        blocks: list[Block | None] = []
+        for sheet in workbook.worksheets:
+            rows = []
+            for values in sheet.iter_rows(values_only=True):
+                if any(value is not None for value in values):
+                    rows.append(["" if value is None else str(value) for value in values])
+                if len(rows) > max_rows:
+                    raise UnreadableDocument(f"The sheet '{sheet.title}' has more than {max_rows} rows.")
+            table = table_block(rows)
+            if table:
+                blocks.extend([heading(sheet.title, 1), table])
+        workbook.close()
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on damaged files
+        raise _damaged("Excel workbook", exc) from None
+    return ParsedDocument(blocks=[b for b in blocks if b])

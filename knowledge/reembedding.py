@@ -1,0 +1,38 @@
+"""Re-embed stored chunks with the current model, in batches that a worker can run and retry.
+
+Work is chosen by what a chunk records (`embedding_model`), so an interrupted run is
+resumed by running it again: finished batches no longer match.
+"""
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from knowledge import embedding
+from knowledge.chunking import embedding_text
+from knowledge.models import Chunk
+
+
+def chunks_to_reembed(*, model: str | None = None, everything: bool = False, after_id: int = 0) -> QuerySet[Chunk]:
+    chunks = Chunk.objects.filter(pk__gt=after_id).order_by("pk")
+    if everything:
+        return chunks
+    if model:
+        return chunks.filter(embedding_model=model)
+    return chunks.exclude(embedding_model=embedding.MODEL_NAME)
+
+
+def batches(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def chunks_reembed(*, chunk_ids: list[int]) -> int:
+    """Embeds outside the transaction, then writes the batch at once; deleted chunks are skipped."""
+    chunks = list(Chunk.objects.filter(pk__in=chunk_ids).order_by("pk"))
+    vectors = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks])
+    for chunk, vector in zip(chunks, vectors, strict=True):
+        chunk.embedding = vector
+        chunk.embedding_model = embedding.MODEL_NAME
+    with transaction.atomic():
+        still_there = set(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", flat=True))
+        Chunk.objects.bulk_update([c for c in chunks if c.pk in still_there], ["embedding", "embedding_model"])
+    return len(still_there)

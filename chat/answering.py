@@ -27,7 +27,7 @@ async def answer_events(
 ) -> AsyncIterator[dict[str, Any]]:
     conversation = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     passages = await database_sync_to_async(retrieval.search)(user, question, k=settings.RETRIEVAL_TOP_K)
-    passages = [p for p in passages if p.score >= settings.RETRIEVAL_MIN_SCORE]
+    passages = [p for p in passages if p.similarity >= settings.RETRIEVAL_MIN_SCORE]
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -75,6 +77,12 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("heading_path", weight="A", config="english")
+        + SearchVector("text", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["document_id", "ordinal"]
@@ -89,8 +97,21 @@ class Chunk(models.Model):
                 m=16,
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
-            )
+            ),
+            GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.document.title} #{self.ordinal}"
+
+
+class LexemeStat(models.Model):
+    """How many chunks contain each stemmed word: the document frequency that lets lexical
+    ranking reward rare terms (policy names, form numbers, acronyms). Kept in step with
+    chunks inside the same transaction that replaces them."""
+
+    lexeme = models.CharField(max_length=255, primary_key=True)
+    chunk_count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} ({self.chunk_count})"

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "channels",
     "knowledge",
     "chat",
@@ -144,6 +145,16 @@ EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 8)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 32)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 4)
+RETRIEVAL_DENSE = env_bool("RETRIEVAL_DENSE", True)
+RETRIEVAL_LEXICAL = env_bool("RETRIEVAL_LEXICAL", True)
+RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
+RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)
+RETRIEVAL_DEDUPE = env_bool("RETRIEVAL_DEDUPE", True)
+RETRIEVAL_MMR_WEIGHT = float(os.environ.get("RETRIEVAL_MMR_WEIGHT", "0"))
+RETRIEVAL_EXACT_MAX_CHUNKS = env_int("RETRIEVAL_EXACT_MAX_CHUNKS", 5000)
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
+HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 50_000)
+RERANKER_MODEL_PATH = os.environ.get("RERANKER_MODEL_PATH", "")
 # Passages less similar than this are not given to the model; with none left, the answer says
 # the documents do not cover the question. 0.35 separated the demo questions the handbook
 # answers (top score >= 0.53) from those it does not (<= 0.35).

@@ -1,0 +1,37 @@
+"""Dense candidates: cosine distance over chunk embeddings, restricted to allowed documents in the same SQL.
+
+A user who may read few chunks gets an exact scan of just those (the HNSW index cannot
+serve `distance + 0`, so PostgreSQL takes the allowed rows by document and sorts them).
+Otherwise the HNSW index is scanned iteratively (pgvector 0.8) until enough allowed rows
+are found, so a restrictive filter does not return fewer than asked.
+"""
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import ExpressionWrapper, FloatField, QuerySet, Sum, Value
+from pgvector.django import CosineDistance
+
+from knowledge.models import Chunk, Document
+
+
+def allowed_chunk_count(allowed: QuerySet[Document]) -> int:
+    return Document.objects.filter(pk__in=allowed.values("pk")).aggregate(n=Sum("chunks_total"))["n"] or 0
+
+
+def ranked_chunk_ids(
+    allowed: QuerySet[Document], vector: np.ndarray, n: int, *, exact: bool | None = None
+) -> list[int]:
+    if exact is None:
+        exact = allowed_chunk_count(allowed) <= settings.RETRIEVAL_EXACT_MAX_CHUNKS
+    chunks = Chunk.objects.filter(document__in=allowed.values("pk"))
+    if exact:
+        distance = ExpressionWrapper(CosineDistance("embedding", vector) + Value(0.0), output_field=FloatField())
+        return list(chunks.annotate(d=distance).order_by("d").values_list("id", flat=True)[:n])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(settings.HNSW_EF_SEARCH, n))])
+            cursor.execute("SELECT set_config('hnsw.max_scan_tuples', %s, true)", [str(settings.HNSW_MAX_SCAN_TUPLES)])
+        ranked = chunks.annotate(d=CosineDistance("embedding", vector)).order_by("d")
+        return list(ranked.values_list("id", flat=True)[:n])

@@ -1,0 +1,47 @@
+"""Lexical candidates: PostgreSQL full-text search weighted by inverse document frequency.
+
+`ts_rank` alone counts occurrences; multiplying each query term's rank by its BM25 IDF
+(document frequencies kept in LexemeStat by triggers) makes rare terms such as form
+numbers or acronyms outweigh common words.
+"""
+
+import math
+import operator
+from functools import reduce
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, QuerySet, Value
+
+from knowledge.models import Chunk, Document, LexemeStat
+
+
+def query_lexemes(query: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s)))", [query])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def idf_weights(lexemes: list[str]) -> dict[str, float]:
+    frequencies = dict(LexemeStat.objects.filter(lexeme__in=lexemes).values_list("lexeme", "chunk_count"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'knowledge_chunk'")
+        estimate = float(cursor.fetchone()[0])  # -1 until the table is first analysed
+    total = max(estimate, *frequencies.values(), 1.0)
+    return {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()}
+
+
+def ranked_chunk_ids(allowed: QuerySet[Document], query: str, n: int) -> list[int]:
+    weights = idf_weights(query_lexemes(query))
+    if not weights:
+        return []
+    queries = {term: SearchQuery(_quoted(term), search_type="raw", config="simple") for term in weights}
+    ranks = [Value(w) * SearchRank(F("search_vector"), queries[t], normalization=1) for t, w in weights.items()]
+    score = reduce(operator.add, ranks)
+    any_term = reduce(operator.or_, queries.values())
+    matches = Chunk.objects.filter(document__in=allowed.values("pk"), search_vector=any_term)
+    return list(matches.annotate(score=score).order_by("-score", "id").values_list("id", flat=True)[:n])
+
+
+def _quoted(lexeme: str) -> str:
+    return "'" + lexeme.replace("'", "''") + "'"

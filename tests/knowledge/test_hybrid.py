@@ -56,12 +56,12 @@ def synthetic_corpus(people, documents: int, chunks_each: int, seed: int = 7) ->
                 document=document,
                 ordinal=i,
                 text=f"synthetic {d} {i}",
-                char_start=0,
-                char_end=10,
+                char_start=10 * i,
+                char_end=10 * i + 9,
                 token_count=3,
                 embedding=vectors[i],
                 embedding_model="synthetic",
-            )  # fmt: skip
+            )
             for i in range(chunks_each)
         )
         made.append(document)

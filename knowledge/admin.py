@@ -5,7 +5,7 @@ from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 
 from knowledge.documents import document_delete, document_schedule_ingest, find_identical, title_from_filename
-from knowledge.models import Document
+from knowledge.models import ApiToken, Document
 
 
 class DocumentForm(forms.ModelForm):
@@ -89,3 +89,14 @@ class DocumentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for document_id in queryset.values_list("pk", flat=True):
             document_delete(document_id=document_id)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made with `manage.py create_api_token` (the key is shown once); here they are listed and revoked."""
+
+    list_display = ["user", "name", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "key_hash", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -115,3 +115,16 @@ class LexemeStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lexeme} ({self.chunk_count})"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the search API; only its SHA-256 is stored, the key is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.name or 'token'}"

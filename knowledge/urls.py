@@ -1,0 +1,8 @@
+from django.urls import path
+
+from knowledge import views
+
+urlpatterns = [
+    path("api/search", views.api_search, name="api-search"),
+    path("search/", views.search_page, name="search"),
+]

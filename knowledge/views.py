@@ -1,0 +1,63 @@
+from dataclasses import asdict
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from knowledge.retrieval import search
+from knowledge.tokens import user_for_token
+
+MAX_RESULTS = 100
+
+
+class BadSearch(Exception):
+    pass
+
+
+def _parse(request: HttpRequest) -> tuple[str, int]:
+    query = request.GET.get("q", "").strip()
+    if not query:
+        raise BadSearch("Give a query in the 'q' parameter.")
+    if len(query) > settings.CHAT_MAX_QUESTION_CHARS:
+        raise BadSearch(f"The query is too long; use at most {settings.CHAT_MAX_QUESTION_CHARS} characters.")
+    try:
+        k = int(request.GET.get("k", "10"))
+    except ValueError:
+        raise BadSearch("'k' must be a whole number.") from None
+    if k < 1:
+        raise BadSearch("'k' must be at least 1.")
+    return query, min(k, MAX_RESULTS)
+
+
+def _api_user(request: HttpRequest):
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return user_for_token(header.removeprefix("Bearer ").strip())
+    return request.user if request.user.is_authenticated else None
+
+
+@require_GET
+def api_search(request: HttpRequest) -> JsonResponse:
+    user = _api_user(request)
+    if user is None:
+        return JsonResponse({"error": "Log in or send 'Authorization: Bearer <token>'."}, status=401)
+    try:
+        query, k = _parse(request)
+    except BadSearch as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    passages = search(user, query, k=k)
+    return JsonResponse({"query": query, "k": k, "results": [asdict(p) for p in passages]})
+
+
+@login_required
+def search_page(request: HttpRequest) -> HttpResponse:
+    context = {"query": request.GET.get("q", ""), "results": [], "error": ""}
+    if context["query"]:
+        try:
+            query, k = _parse(request)
+            context["results"] = search(request.user, query, k=k)
+        except BadSearch as exc:
+            context["error"] = str(exc)
+    return render(request, "knowledge/search.html", context)

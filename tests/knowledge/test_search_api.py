@@ -1,0 +1,90 @@
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from knowledge.tokens import token_create
+
+PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR."
+LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave."
+
+
+@pytest.fixture
+def corpus(people, ingest):
+    return {"pay": ingest("pay.md", PAY, groups=[people.managers]), "leave": ingest("leave.md", LEAVE)}
+
+
+def test_session_user_gets_ranked_passages_with_stages(client, people, corpus):
+    client.force_login(people.alice)
+    body = client.get("/api/search", {"q": "salary band C3", "k": 5}).json()
+    first = body["results"][0]
+    assert first["document_id"] == corpus["pay"].pk and first["heading_path"] == "Pay > Salary bands"
+    assert set(first) >= {"text", "document_title", "page", "score", "similarity", "stages"}
+    assert "lexical" in first["stages"]
+
+
+def test_user_without_rights_sees_nothing_of_the_restricted_document(client, people, corpus):
+    client.force_login(people.bob)
+    body = client.get("/api/search", {"q": "salary band C3 46,000", "k": 100}).json()
+    assert body["results"], "the open document is still returned"
+    assert all(r["document_id"] != corpus["pay"].pk for r in body["results"])
+    assert "46,000" not in str(body["results"])
+
+
+def test_bearer_token_authenticates_as_its_user_only(client, people, corpus):
+    key = token_create(user=people.bob)
+    response = client.get("/api/search", {"q": "annual leave"}, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200 and response.json()["results"][0]["document_id"] == corpus["leave"].pk
+    bad = client.get("/api/search", {"q": "annual leave"}, HTTP_AUTHORIZATION="Bearer rag_guessed")
+    assert bad.status_code == 401
+    people.bob.is_active = False
+    people.bob.save()
+    assert client.get("/api/search", {"q": "leave"}, HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "Give a query"),
+        ({"q": "   "}, "Give a query"),
+        ({"q": "leave", "k": "ten"}, "whole number"),
+        ({"q": "leave", "k": "0"}, "at least 1"),
+        ({"q": "x" * 5000}, "too long"),
+    ],
+)
+def test_bad_queries_get_400_with_a_sentence(client, people, params, message):
+    client.force_login(people.bob)
+    response = client.get("/api/search", params)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_anonymous_gets_401_and_k_is_capped_at_100(client, people, ingest):
+    assert client.get("/api/search", {"q": "leave"}).status_code == 401
+    ingest("many.md", "\n\n".join(f"# Rule {i}\n\nLeave rule number {i}." for i in range(120)))
+    client.force_login(people.bob)
+    body = client.get("/api/search", {"q": "leave rule", "k": 500}).json()
+    assert body["k"] == 100 and len(body["results"]) == 100
+
+
+def test_post_is_not_allowed(client, people):
+    client.force_login(people.bob)
+    assert client.post("/api/search", {"q": "x"}).status_code == 405
+
+
+def test_search_page_shows_passages_for_the_user_only(client, people, corpus):
+    client.force_login(people.bob)
+    page = client.get(reverse("search"), {"q": "salary band C3"}).content.decode()
+    assert "46,000" not in page
+    client.force_login(people.alice)
+    page = client.get(reverse("search"), {"q": "salary band C3"}).content.decode()
+    assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "found by" in page
+    assert client.get(reverse("search"), {"q": "x", "k": "bad"}).content.decode().count("whole number") == 1
+
+
+def test_create_api_token_command(people):
+    out = io.StringIO()
+    call_command("create_api_token", "bob", stdout=out)
+    assert out.getvalue().startswith("rag_")
+    with pytest.raises(CommandError, match="No active user"):
+        call_command("create_api_token", "nobody")

@@ -1,4 +1,4 @@
-.PHONY: run test lint install bench
+.PHONY: run test lint install manage
 
 install:
 	@scripts/install.sh
@@ -13,3 +13,7 @@ test: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+# Any management command against the embedded servers, e.g. make manage ARGS="evaluate_retrieval demo/eval/handbook-questions.jsonl"
+manage: install
+	.venv/bin/python -m ragsite.run manage $(ARGS)

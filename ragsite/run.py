@@ -4,6 +4,9 @@ Starts PostgreSQL+pgvector and Redis (data under var/), applies migrations, crea
 demo users and documents, then runs one Celery worker and the ASGI server until Ctrl-C,
 which stops every process it started. DATABASE_URL / REDIS_URL in the environment replace
 the embedded servers.
+
+`python -m ragsite.run manage COMMAND ...` runs one management command against the same
+embedded servers (joining them if `make run` is already running).
 """
 
 import argparse
@@ -14,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ragsite.embedded import secret_key, start_postgres, start_redis
+from ragsite.embedded import redis_is_serving, secret_key, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "ragsite"
@@ -25,24 +28,17 @@ def main() -> int:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--no-demo", action="store_true", help="do not create demo users and documents")
+    if sys.argv[1:2] == ["manage"]:
+        return run_management_command(sys.argv[2:])
     args = parser.parse_args()
 
     var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="ragsite.settings", WARM_UP_MODELS="1")
-    env.setdefault("SECRET_KEY", secret_key(var_dir))
     stoppers = []
     children: list[subprocess.Popen] = []
     started = time.monotonic()
     try:
-        if not env.get("DATABASE_URL"):
-            postgres = start_postgres(var_dir / "pgdata")
-            stoppers.append(postgres.stop)
-            postgres.ensure_database(DATABASE_NAME)
-            env["DATABASE_URL"] = postgres.url(DATABASE_NAME)
-        if not env.get("REDIS_URL"):
-            redis = start_redis(var_dir / "redis")
-            stoppers.append(redis.stop)
-            env["REDIS_URL"] = redis.url
+        _embedded_services(env, var_dir, stoppers)
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         children.append(_spawn([sys.executable, "-m", "celery", "-A", "ragsite", "worker",
@@ -62,6 +58,36 @@ def main() -> int:
         _stop(children)
         for stop in reversed(stoppers):
             stop()
+
+
+def run_management_command(arguments: list[str]) -> int:
+    var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="ragsite.settings")
+    stoppers: list = []
+    try:
+        _embedded_services(env, var_dir, stoppers)
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *arguments], env=env).returncode
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+
+
+def _embedded_services(env: dict[str, str], var_dir: Path, stoppers: list) -> None:
+    """Fills in DATABASE_URL and REDIS_URL, starting (or joining) the embedded servers."""
+    env.setdefault("SECRET_KEY", secret_key(var_dir))
+    if not env.get("DATABASE_URL"):
+        postgres = start_postgres(var_dir / "pgdata")
+        stoppers.append(postgres.stop)
+        postgres.ensure_database(DATABASE_NAME)
+        env["DATABASE_URL"] = postgres.url(DATABASE_NAME)
+    if not env.get("REDIS_URL"):
+        socket_path = (var_dir / "redis" / "redis.sock").resolve()
+        if redis_is_serving(socket_path):
+            env["REDIS_URL"] = f"unix://{socket_path}"
+        else:
+            redis = start_redis(var_dir / "redis")
+            stoppers.append(redis.stop)
+            env["REDIS_URL"] = redis.url
 
 
 def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -30,3 +30,16 @@ def test_env_example_lists_every_setting_read_from_the_environment():
         line.split("=")[0].lstrip("# ") for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line
     }
     assert read - listed == set()
+
+
+def test_shipped_labelled_questions_cite_the_handbook_verbatim():
+    import json
+    import re
+
+    handbook = " ".join(p.read_text() for p in (ROOT / "demo" / "handbook").rglob("*.md"))
+    flat = re.sub(r"\s+", " ", handbook)
+    questions = [json.loads(line) for line in (ROOT / "demo" / "eval" / "handbook-questions.jsonl").open()]
+    assert len(questions) >= 40
+    assert len({q["question"] for q in questions}) == len(questions)
+    for question in questions:
+        assert question["evidence"] in flat, question

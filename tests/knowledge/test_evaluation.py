@@ -1,0 +1,83 @@
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from knowledge.evaluation import evidence_units, load_labelled, score_ranking
+from knowledge.models import Document
+
+METHODS = {"dense", "lexical", "hybrid"}
+METRICS = {"recall@5", "recall@20", "mrr@10", "ndcg@10"}
+
+
+def test_metrics_of_a_known_ranking():
+    relevant = {"a": 1.0, "b": 1.0}
+    scores = score_ranking([[], ["a"], [], [], [], ["b"]], relevant)
+    assert scores["recall@5"] == 0.5 and scores["recall@20"] == 1.0
+    assert scores["mrr@10"] == 0.5
+    ideal = 1 + 1 / 1.584962500721156
+    assert scores["ndcg@10"] == pytest.approx((1 / 1.584962500721156 + 1 / 2.807354922057604) / ideal)
+    assert score_ranking([[], []], relevant)["mrr@10"] == 0.0
+
+
+def test_evidence_matching_ignores_case_space_and_markdown(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"question": "q?", "evidence": "Annual  leave is **25 days**"}) + "\n")
+    query = load_labelled(path)[0]
+    assert evidence_units("Intro. annual leave is 25 days. More.", query) == ["annual leave is 25 days"]
+    assert evidence_units("annual leave is 26 days", query) == []
+
+
+def write_beir(root):
+    corpus = [
+        {"_id": "d1", "title": "Pension", "text": "The employer pays 6% into the pension plan."},
+        {"_id": "d2", "title": "Hotels", "text": "Hotel nights cost at most 150 EUR."},
+        {"_id": "d3", "title": "Cars", "text": "Mileage is paid at 0.30 EUR per kilometre."},
+    ]
+    queries = [{"_id": "q1", "text": "pension contribution"}, {"_id": "q2", "text": "hotel limit"}]
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus))
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beir_folder_is_evaluated_in_a_throwaway_knowledge_base(tmp_path, ingest):
+    ingest("mine.md", "# Mine\n\nThe real knowledge base stays as it is.")
+    write_beir(tmp_path)
+    out = io.StringIO()
+    call_command("evaluate_retrieval", str(tmp_path), "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert set(report) == METHODS
+    for scores in report.values():
+        assert METRICS <= set(scores) and scores["queries"] == 2
+        assert scores["recall@20"] == 1.0 and scores["mrr@10"] == 1.0
+    assert list(Document.objects.values_list("title", flat=True)) == ["Mine"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labelled_questions_over_a_documents_folder(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "leave.md").write_text("# Leave\n\nYou get 25 days of annual leave.\n\n# Travel\n\nTrains under 5 hours.")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"id": "1", "question": "How much annual leave?", "evidence": "25 days of annual leave"})
+        + "\n"
+        + json.dumps({"id": "2", "question": "Can I bring a dog?", "evidence": "x", "covered": False})
+        + "\n"
+    )
+    out = io.StringIO()
+    call_command("evaluate_retrieval", str(questions), "--documents", str(docs), stdout=out)
+    text = out.getvalue()
+    assert "hybrid" in text and "1 queries, 2 chunks" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["/nonexistent/file.jsonl"], "does not exist"), (["/tmp"], "not a BEIR folder")],
+)
+def test_bad_paths_are_errors(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("evaluate_retrieval", *args)

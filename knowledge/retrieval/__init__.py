@@ -15,8 +15,8 @@ from pgvector.django import CosineDistance
 
 from knowledge import embedding
 from knowledge.access import readable_documents
-from knowledge.models import Chunk
 from knowledge.retrieval import dense, fusion, lexical, reranking
+from knowledge.retrieval.scope import Scope, scope_of
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,16 @@ def search(user, query: str, *, k: int, options: SearchOptions | None = None) ->
 def search_prepared(allowed, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:
     """The part after the query embedding (the benchmark times this)."""
     pool = max(options.candidates, k)
+    scope = scope_of(allowed)
     ranked: dict[str, list[int]] = {}
     if options.dense:
-        ranked["dense"] = dense.ranked_chunk_ids(allowed, vector, pool, exact=options.exact)
+        ranked["dense"] = dense.ranked_chunk_ids(scope, vector, pool, exact=options.exact)
     if options.lexical:
-        ranked["lexical"] = lexical.ranked_chunk_ids(allowed, query, pool)
+        ranked["lexical"] = lexical.ranked_chunk_ids(scope, query, pool)
     candidates = fusion.reciprocal_rank_fusion(ranked, k=options.rrf_k)
     if not candidates:
         return []
-    rows = _rows([c.chunk_id for c in candidates], allowed, vector, with_vectors=options.mmr_weight > 0)
+    rows = _rows([c.chunk_id for c in candidates], scope, vector, with_vectors=options.mmr_weight > 0)
     by_id = {row["id"]: row for row in rows}
     ordered = [(by_id[c.chunk_id], c) for c in candidates if c.chunk_id in by_id]
     if options.dedupe:
@@ -94,10 +95,11 @@ def search_prepared(allowed, query: str, vector: np.ndarray, *, k: int, options:
     return passages[:k]
 
 
-def _rows(chunk_ids: list[int], allowed, vector: np.ndarray, *, with_vectors: bool) -> list[dict]:
+def _rows(chunk_ids: list[int], scope: Scope, vector: np.ndarray, *, with_vectors: bool) -> list[dict]:
     fields = ["id", "document_id", "document__title", "heading_path", "page", "text", "char_start", "char_end"]
     rows = (
-        Chunk.objects.filter(pk__in=chunk_ids, document__in=allowed.values("pk"))
+        scope.chunks()
+        .filter(pk__in=chunk_ids)
         .annotate(distance=CosineDistance("embedding", vector))
         .values(*fields, "distance", *(["embedding"] if with_vectors else []))
     )

@@ -9,29 +9,24 @@ are found, so a restrictive filter does not return fewer than asked.
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import ExpressionWrapper, FloatField, QuerySet, Sum, Value
+from django.db.models import ExpressionWrapper, FloatField, Value
 from pgvector.django import CosineDistance
 
-from knowledge.models import Chunk, Document
+from knowledge.retrieval.scope import Scope
 
 
-def allowed_chunk_count(allowed: QuerySet[Document]) -> int:
-    return Document.objects.filter(pk__in=allowed.values("pk")).aggregate(n=Sum("chunks_total"))["n"] or 0
-
-
-def ranked_chunk_ids(
-    allowed: QuerySet[Document], vector: np.ndarray, n: int, *, exact: bool | None = None
-) -> list[int]:
+def ranked_chunk_ids(scope: Scope, vector: np.ndarray, n: int, *, exact: bool | None = None) -> list[int]:
+    if not scope.document_ids:
+        return []
     if exact is None:
-        exact = allowed_chunk_count(allowed) <= settings.RETRIEVAL_EXACT_MAX_CHUNKS
-    chunks = Chunk.objects.filter(document__in=allowed.values("pk"))
+        exact = scope.chunk_count <= settings.RETRIEVAL_EXACT_MAX_CHUNKS
     if exact:
         distance = ExpressionWrapper(CosineDistance("embedding", vector) + Value(0.0), output_field=FloatField())
-        return list(chunks.annotate(d=distance).order_by("d").values_list("id", flat=True)[:n])
+        return list(scope.chunks().annotate(d=distance).order_by("d").values_list("id", flat=True)[:n])
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(settings.HNSW_EF_SEARCH, n))])
             cursor.execute("SELECT set_config('hnsw.max_scan_tuples', %s, true)", [str(settings.HNSW_MAX_SCAN_TUPLES)])
-        ranked = chunks.annotate(d=CosineDistance("embedding", vector)).order_by("d")
+        ranked = scope.chunks().annotate(d=CosineDistance("embedding", vector)).order_by("d")
         return list(ranked.values_list("id", flat=True)[:n])

@@ -11,9 +11,10 @@ from functools import reduce
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, Value
 
-from knowledge.models import Chunk, Document, LexemeStat
+from knowledge.models import LexemeStat
+from knowledge.retrieval.scope import Scope
 
 
 def query_lexemes(query: str) -> list[str]:
@@ -31,15 +32,15 @@ def idf_weights(lexemes: list[str]) -> dict[str, float]:
     return {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in frequencies.items()}
 
 
-def ranked_chunk_ids(allowed: QuerySet[Document], query: str, n: int) -> list[int]:
-    weights = idf_weights(query_lexemes(query))
+def ranked_chunk_ids(scope: Scope, query: str, n: int) -> list[int]:
+    weights = idf_weights(query_lexemes(query)) if scope.document_ids else {}
     if not weights:
         return []
     queries = {term: SearchQuery(_quoted(term), search_type="raw", config="simple") for term in weights}
     ranks = [Value(w) * SearchRank(F("search_vector"), queries[t], normalization=1) for t, w in weights.items()]
     score = reduce(operator.add, ranks)
     any_term = reduce(operator.or_, queries.values())
-    matches = Chunk.objects.filter(document__in=allowed.values("pk"), search_vector=any_term)
+    matches = scope.chunks().filter(search_vector=any_term)
     return list(matches.annotate(score=score).order_by("-score", "id").values_list("id", flat=True)[:n])
 
 

@@ -5,6 +5,7 @@ from django.db import connection
 from knowledge.access import readable_documents
 from knowledge.models import Chunk, Document, LexemeStat
 from knowledge.retrieval import SearchOptions, dense, fusion, lexical, search
+from knowledge.retrieval.scope import scope_of
 
 LEXICAL_ONLY = SearchOptions(dense=False, lexical=True)
 DENSE_ONLY = SearchOptions(dense=True, lexical=False)
@@ -72,7 +73,7 @@ def synthetic_corpus(people, documents: int, chunks_each: int, seed: int = 7) ->
 def test_user_allowed_one_percent_still_gets_k_allowed_results(people, force_index):
     documents = synthetic_corpus(people, documents=100, chunks_each=30)
     documents[42].groups.set([people.engineering])  # bob may read 30 of 3,000 chunks
-    allowed = readable_documents(people.bob)
+    allowed = scope_of(readable_documents(people.bob))
     query = np.random.default_rng(1).normal(size=384).astype(np.float32)
     query /= np.linalg.norm(query)
     exact = dense.ranked_chunk_ids(allowed, query, 10, exact=True)
@@ -93,7 +94,7 @@ def test_user_allowed_one_percent_still_gets_k_allowed_results(people, force_ind
 def test_user_who_may_read_nothing_gets_nothing_from_any_stage(people):
     synthetic_corpus(people, documents=3, chunks_each=5)
     vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
-    allowed = readable_documents(people.bob)
+    allowed = scope_of(readable_documents(people.bob))
     assert dense.ranked_chunk_ids(allowed, vector, 10, exact=True) == []
     assert dense.ranked_chunk_ids(allowed, vector, 10, exact=False) == []
     assert lexical.ranked_chunk_ids(allowed, "synthetic", 10) == []

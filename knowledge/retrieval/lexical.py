@@ -9,6 +9,7 @@ import math
 import operator
 from functools import reduce
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Value
@@ -23,8 +24,11 @@ def query_lexemes(query: str) -> list[str]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def idf_weights(lexemes: list[str]) -> dict[str, float]:
-    frequencies = dict(LexemeStat.objects.filter(lexeme__in=lexemes).values_list("lexeme", "chunk_count"))
+def document_frequencies(lexemes: list[str]) -> dict[str, int]:
+    return dict(LexemeStat.objects.filter(lexeme__in=lexemes).values_list("lexeme", "chunk_count"))
+
+
+def idf_weights(frequencies: dict[str, int]) -> dict[str, float]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'knowledge_chunk'")
         estimate = float(cursor.fetchone()[0])  # -1 until the table is first analysed
@@ -33,13 +37,21 @@ def idf_weights(lexemes: list[str]) -> dict[str, float]:
 
 
 def ranked_chunk_ids(scope: Scope, query: str, n: int) -> list[int]:
-    weights = idf_weights(query_lexemes(query)) if scope.document_ids else {}
-    if not weights:
+    """Candidates must contain a term that is not in too many chunks; all query terms score them.
+
+    A term found in more than LEXICAL_MAX_TERM_MATCHES chunks ("employee") would make
+    PostgreSQL rank a large part of the table; it still adds to the score of the chunks
+    the rarer terms find. When every term is that common, the rarest one selects.
+    """
+    frequencies = document_frequencies(query_lexemes(query)) if scope.document_ids else {}
+    if not frequencies:
         return []
+    weights = idf_weights(frequencies)
     queries = {term: SearchQuery(_quoted(term), search_type="raw", config="simple") for term in weights}
     ranks = [Value(w) * SearchRank(F("search_vector"), queries[t], normalization=1) for t, w in weights.items()]
     score = reduce(operator.add, ranks)
-    any_term = reduce(operator.or_, queries.values())
+    selective = [t for t, df in frequencies.items() if df <= settings.LEXICAL_MAX_TERM_MATCHES]
+    any_term = reduce(operator.or_, [queries[t] for t in selective or [min(frequencies, key=frequencies.get)]])
     matches = scope.chunks().filter(search_vector=any_term)
     return list(matches.annotate(score=score).order_by("-score", "id").values_list("id", flat=True)[:n])
 

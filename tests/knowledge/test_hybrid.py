@@ -122,3 +122,12 @@ def test_mmr_prefers_a_different_passage_over_a_near_duplicate():
     vectors = np.array([[1.0, 0.0], [0.999, 0.045], [0.0, 1.0]])
     assert fusion.maximal_marginal_relevance([0.9, 0.89, 0.6], vectors, k=2, weight=0.5) == [0, 2]
     assert fusion.maximal_marginal_relevance([0.9, 0.89, 0.6], vectors, k=2, weight=1.0) == [0, 1]
+
+
+def test_a_very_common_term_scores_but_does_not_select(people, ingest, settings):
+    settings.LEXICAL_MAX_TERM_MATCHES = 2
+    ingest("a.md", "# A\n\nEmployee handbook.\n\n# B\n\nEmployee parking.\n\n# C\n\nEmployee form HR-9 and pension.")
+    scope = scope_of(readable_documents(people.bob))
+    found = Chunk.objects.filter(pk__in=lexical.ranked_chunk_ids(scope, "employee pension", 10))
+    assert [c.text for c in found] == ["Employee form HR-9 and pension."]
+    assert len(lexical.ranked_chunk_ids(scope, "employee", 10)) == 3, "all common: the rarest still selects"

@@ -8,16 +8,11 @@ Runs alternate and the medians are compared; the last line is
 """
 
 import argparse
-import os
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scratch import ROOT, scratch_django
 
 
 def main() -> None:
@@ -26,29 +21,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from ragsite.embedded import start_postgres
-
-    scratch = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
-    postgres = start_postgres(scratch / "pgdata")
-    try:
-        postgres.ensure_database("bench")
-        os.environ.update(
-            DATABASE_URL=postgres.url("bench"),
-            SECRET_KEY="bench",  # noqa: S106 - a throw-away database
-            MEDIA_ROOT=str(scratch / "media"),
-            CELERY_TASK_ALWAYS_EAGER="1",
-            DJANGO_SETTINGS_MODULE="ragsite.settings",
-        )
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with scratch_django():
         run(args.folder, args.repeat)
-    finally:
-        postgres.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run(folder: Path, repeat: int) -> None:

@@ -9,18 +9,12 @@ the recall@10 of the HNSW path against exact. The last line is, for the largest 
 """
 
 import argparse
-import os
-import shutil
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from scratch import scratch_django
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CHUNKS_PER_DOCUMENT = 20
 LEVELS = {"100%": "all", "10%": "ten", "1%": "one"}
 
@@ -31,23 +25,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=60)
     args = parser.parse_args()
 
-    from ragsite.embedded import start_postgres
-
-    scratch = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
-    postgres = start_postgres(scratch / "pgdata")
-    try:
-        postgres.ensure_database("bench")
-        os.environ.update(
-            DATABASE_URL=postgres.url("bench"),
-            SECRET_KEY="bench",  # noqa: S106 - a throw-away database
-            DJANGO_SETTINGS_MODULE="ragsite.settings",
-        )
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with scratch_django():
         last = None
         for size in args.sizes:
             last = run(size, args.queries)
@@ -55,9 +33,6 @@ def main() -> None:
             f"hybrid_p50_ms={last['100%']['hybrid'][0]:.2f} dense_p50_ms={last['100%']['dense'][0]:.2f} "
             f"min_filtered_recall_at_10={min(level['recall'] for level in last.values()):.3f}"
         )
-    finally:
-        postgres.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def fill(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:

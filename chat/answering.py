@@ -27,7 +27,7 @@ async def answer_events(
 ) -> AsyncIterator[dict[str, Any]]:
     conversation = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     passages = await database_sync_to_async(retrieval.search)(user, question, k=settings.RETRIEVAL_TOP_K)
-    passages = [p for p in passages if p.similarity >= settings.RETRIEVAL_MIN_SCORE]
+    passages = [p for p in passages if relevant_enough(p)]
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
@@ -63,6 +63,11 @@ async def answer_events(
     citations = await database_sync_to_async(_finish)(message, resolved, Message.Status.COMPLETE, "")
     yield event("answer.citations", message_id=message.pk, citations=citations)
     yield event("answer.end", message_id=message.pk, status=Message.Status.COMPLETE, answer=resolved.text)
+
+
+def relevant_enough(passage: Passage) -> bool:
+    """Semantically close, or matched word for word: embeddings blur acronyms such as TOIL."""
+    return passage.similarity >= settings.RETRIEVAL_MIN_SCORE or "lexical" in passage.stages
 
 
 def warm_up(backend: Backend) -> None:

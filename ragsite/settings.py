@@ -156,7 +156,8 @@ RETRIEVAL_EXACT_MAX_CHUNKS = env_int("RETRIEVAL_EXACT_MAX_CHUNKS", 5000)
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 50_000)
 RERANKER_MODEL_PATH = os.environ.get("RERANKER_MODEL_PATH", "")
-# Passages less similar than this are not given to the model; with none left, the answer says
+# Passages less similar than this, and not matched by full-text search, are not given to the
+# model; with none left, the answer says
 # the documents do not cover the question. 0.35 separated the demo questions the handbook
 # answers (top score >= 0.53) from those it does not (<= 0.35).
 RETRIEVAL_MIN_SCORE = float(os.environ.get("RETRIEVAL_MIN_SCORE", "0.35"))

@@ -120,6 +120,16 @@ async def test_unrelated_question_is_declined_without_calling_the_model(people, 
     await communicator.disconnect()
 
 
+async def test_acronym_found_only_by_full_text_search_reaches_the_model(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("holidays.md", "# Public holidays\n\nWork on a holiday gives a day off in lieu (TOIL).")
+    communicator = await connect(people.bob)
+    await ask(communicator, "What is TOIL?")
+    assert "day off in lieu (TOIL)" in json.dumps(llm_settings.requests[-1]["messages"])
+    await communicator.disconnect()
+
+
 async def test_malformed_frames_get_error_frames_and_the_socket_keeps_working(people, ingest, llm_settings):
     from asgiref.sync import sync_to_async
 

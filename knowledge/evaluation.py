@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class LabelledSetError(Exception):
+    """The labelled set cannot be read; the message names the file and line."""
+
+
 @dataclass(frozen=True)
 class Query:
     id: str
@@ -27,39 +31,68 @@ class Corpus:
     documents: dict[str, tuple[str, str]]  # id -> (title, text), BEIR only
 
 
+def _json_lines(path: Path):
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LabelledSetError(f"{path.name} line {number} is not valid JSON ({exc.msg}).") from None
+            if not isinstance(row, dict):
+                raise LabelledSetError(f"{path.name} line {number} is not a JSON object.")
+            yield number, row
+
+
+def _field(path: Path, number: int, row: dict, name: str):
+    value = row.get(name)
+    if value in (None, "", []):
+        raise LabelledSetError(f"{path.name} line {number} has no '{name}'.")
+    return value
+
+
 def load_beir(path: Path, split: str = "test") -> tuple[Corpus, list[Query]]:
+    corpus_file, queries_file, qrels_file = (
+        path / "corpus.jsonl",
+        path / "queries.jsonl",
+        path / "qrels" / f"{split}.tsv",
+    )
+    for required in (corpus_file, queries_file, qrels_file):
+        if not required.exists():
+            raise LabelledSetError(f"{required} is missing.")
     documents = {}
-    with (path / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                documents[str(row["_id"])] = (row.get("title") or "", row.get("text") or "")
+    for number, row in _json_lines(corpus_file):
+        documents[str(_field(corpus_file, number, row, "_id"))] = (row.get("title") or "", row.get("text") or "")
     qrels: dict[str, dict[str, float]] = {}
-    with (path / "qrels" / f"{split}.tsv").open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            if float(row["score"]) > 0:
-                qrels.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = float(row["score"])
+    with qrels_file.open(encoding="utf-8") as handle:
+        for number, row in enumerate(csv.DictReader(handle, delimiter="\t"), start=2):
+            try:
+                score = float(row["score"])
+                query_id, corpus_id = str(row["query-id"]), str(row["corpus-id"])
+            except (KeyError, TypeError, ValueError):
+                raise LabelledSetError(
+                    f"{qrels_file.name} line {number} is not 'query-id, corpus-id, score'."
+                ) from None
+            if score > 0:
+                qrels.setdefault(query_id, {})[corpus_id] = score
     queries = []
-    with (path / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                if str(row["_id"]) in qrels:
-                    queries.append(Query(str(row["_id"]), row["text"], qrels[str(row["_id"])]))
+    for number, row in _json_lines(queries_file):
+        query_id = str(_field(queries_file, number, row, "_id"))
+        if query_id in qrels:
+            queries.append(Query(query_id, str(_field(queries_file, number, row, "text")), qrels[query_id]))
     return Corpus(documents), queries
 
 
 def load_labelled(path: Path) -> list[Query]:
     queries = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row.get("covered") is False:
-                continue
-            evidence = row["evidence"] if isinstance(row["evidence"], list) else [row["evidence"]]
-            queries.append(Query(str(row.get("id", number)), row["question"], {normalise(e): 1.0 for e in evidence}))
+    for number, row in _json_lines(path):
+        if row.get("covered") is False:
+            continue
+        question = str(_field(path, number, row, "question"))
+        evidence = _field(path, number, row, "evidence")
+        evidence = evidence if isinstance(evidence, list) else [evidence]
+        queries.append(Query(str(row.get("id", number)), question, {normalise(str(e)): 1.0 for e in evidence}))
     return queries
 
 

@@ -81,3 +81,35 @@ def test_labelled_questions_over_a_documents_folder(tmp_path):
 def test_bad_paths_are_errors(db, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("evaluate_retrieval", *args)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json\n", "line 1 is not valid JSON"),
+        ('["a list"]\n', "line 1 is not a JSON object"),
+        ('{"question": "q?"}\n', "line 1 has no 'evidence'"),
+        ('{"evidence": "e"}\n\n{"question": ""}\n', "line 1 has no 'question'"),
+        ('{"question": "q", "evidence": "e", "covered": false}\n', "no questions with relevance judgements"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+    ],
+)
+def test_malformed_labelled_sets_are_reported_by_line_and_leave_no_database(tmp_path, content, message):
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(CommandError, match=message):
+        call_command("evaluate_retrieval", str(path))
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_eval"])
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_malformed_beir_qrels_are_reported(tmp_path):
+    write_beir(tmp_path)
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\tmany\n")
+    with pytest.raises(CommandError, match="test.tsv line 2"):
+        call_command("evaluate_retrieval", str(tmp_path))

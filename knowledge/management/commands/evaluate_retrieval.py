@@ -14,6 +14,7 @@ from knowledge import embedding
 from knowledge.access import readable_documents
 from knowledge.documents import document_create
 from knowledge.evaluation import (
+    LabelledSetError,
     collapse_to_documents,
     evidence_units,
     load_beir,
@@ -63,6 +64,14 @@ class Command(BaseCommand):
             raise CommandError(f"{path} does not exist.")
         if not beir and not documents.is_dir():
             raise CommandError(f"{documents} is not a folder of documents.")
+        try:
+            corpus, queries = load_beir(path) if beir else (None, load_labelled(path))
+        except LabelledSetError as exc:
+            raise CommandError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{path} is not UTF-8 text.") from None
+        if not queries:
+            raise CommandError("The labelled set has no questions with relevance judgements.")
         old_name = connection.settings_dict["NAME"]
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{old_name}_eval"
         with tempfile.TemporaryDirectory(prefix="ragsite-eval-") as media:
@@ -70,16 +79,17 @@ class Command(BaseCommand):
             settings.MEDIA_ROOT = media
             connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
             try:
-                report = self.evaluate(path, beir, documents, glob)
+                report = self.evaluate(corpus, queries, documents, glob)
             finally:
                 connection.creation.destroy_test_db(old_name, verbosity=0)
                 settings.MEDIA_ROOT = saved_media
         self.stdout.write(_json.dumps(report, indent=2) if json else _table(report))
 
-    def evaluate(self, path: Path, beir: bool, documents: Path, glob: str) -> dict:
+    def evaluate(self, corpus, queries: list, documents: Path, glob: str) -> dict:
+        """`corpus` is None for labelled questions over the `documents` folder."""
+        beir = corpus is not None
         started = time.perf_counter()
         if beir:
-            corpus, queries = load_beir(path)
             created = {
                 document_create(file=ContentFile(f"# {title}\n\n{text}".encode(), name=f"{cid}.md"),
                                 title=title or cid, schedule=False).pk: cid
@@ -87,7 +97,6 @@ class Command(BaseCommand):
             }  # fmt: skip
             documents_ingest(document_ids=list(created))
         else:
-            queries = load_labelled(path)
             folder = documents
             if glob != "*":
                 folder = Path(tempfile.mkdtemp(prefix="ragsite-eval-docs-"))
@@ -96,8 +105,6 @@ class Command(BaseCommand):
             folder_ingest(root=folder)
             created = {}
         ingest_s = time.perf_counter() - started
-        if not queries:
-            raise CommandError("The labelled set has no questions with relevance judgements.")
         user = get_user_model().objects.create_superuser("evaluation", password=None)
         allowed = readable_documents(user)
         vectors = embedding.encode([q.text for q in queries])

@@ -8,6 +8,7 @@ from chat import protocol
 from chat.answering import answer_events, warm_up
 from chat.generation import get_backend
 from chat.protocol import ProtocolError, Question, Stop
+from chat.ratelimit import frame_allowed
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -32,6 +33,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.answer_task.cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await frame_allowed(self.user.pk):
+            await self.send_event(protocol.error_event("You are sending messages too fast; wait a minute."))
+            return
         try:
             frame = protocol.parse_frame(text_data, max_chars=settings.CHAT_MAX_QUESTION_CHARS)
         except ProtocolError as exc:

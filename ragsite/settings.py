@@ -135,8 +135,16 @@ MAX_ARCHIVE_MEMBERS = env_int("MAX_ARCHIVE_MEMBERS", 5000)
 MAX_TABLE_ROWS = env_int("MAX_TABLE_ROWS", 50_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS"))
+# Production behind TLS: HTTPS=1 turns on secure cookies, HSTS and the redirect to https.
+HTTPS = env_bool("HTTPS")
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("TRUST_X_FORWARDED_PROTO"):  # only behind a proxy that sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Retrieval and chunking
 # Small batches waste less on padding: measured on 2 cores, 8 embeds a document's chunks
@@ -169,6 +177,7 @@ LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
 LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "60"))
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 200)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
+CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
 
 LOGGING = {
     "version": 1,

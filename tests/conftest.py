@@ -111,3 +111,13 @@ def llm_settings(settings, fake_llm: FakeLLM) -> Iterator[FakeLLM]:
     get_backend.cache_clear()
     yield fake_llm
     get_backend.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis() -> None:
+    """Rate-limit counters are per user id, and ids repeat between tests."""
+    import os
+
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()

@@ -43,3 +43,22 @@ def test_shipped_labelled_questions_cite_the_handbook_verbatim():
     assert len({q["question"] for q in questions}) == len(questions)
     for question in questions:
         assert question["evidence"] in flat, question
+
+
+def test_production_settings_pass_check_deploy():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        DEBUG="0",
+        HTTPS="1",
+        SECRET_KEY="k7#Qz!v9@Lm2$Wp8^Rt5&Yx1*Bn4(Hd6)Jf3_Gs0+Ce7=Ua2-Vo9~Ki5",
+        ALLOWED_HOSTS="ask.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

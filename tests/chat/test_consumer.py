@@ -203,3 +203,19 @@ async def test_socket_survives_an_idle_pause_longer_than_the_channel_layer_poll(
     events = await ask(communicator, "How many days of annual leave?")
     assert events[-1]["status"] == "complete"
     await communicator.disconnect()
+
+
+async def test_a_flood_of_frames_is_rate_limited_per_user(people, settings, llm_settings):
+    settings.CHAT_FRAMES_PER_MINUTE = 3
+    communicator = await connect(people.bob)
+    replies = []
+    for _ in range(5):
+        await communicator.send_to(text_data="{not json")
+        replies.append(json.loads(await communicator.receive_from(timeout=10))["message"])
+    assert replies[:3] == ["The message is not valid JSON."] * 3
+    assert replies[3:] == ["You are sending messages too fast; wait a minute."] * 2
+    other = await connect(people.alice)
+    await other.send_to(text_data="{not json")
+    assert json.loads(await other.receive_from(timeout=10))["message"] == "The message is not valid JSON."
+    await communicator.disconnect()
+    await other.disconnect()

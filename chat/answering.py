@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import prompting
-from chat.citations import ResolvedAnswer, resolve_citations, section_of
+from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
 from chat.generation import Backend, GenerationError
 from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
@@ -120,4 +120,5 @@ def citation_payload(marker: int, passage: Passage) -> dict[str, Any]:
         "heading_path": section_of(passage.document_title, passage.heading_path),
         "page": passage.page,
         "text": passage.text,
+        "url": passage_url(passage.document_id, passage.chunk_id),
     }

@@ -18,6 +18,11 @@ _SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 ATTRIBUTION_THRESHOLD = 0.5
 
 
+def passage_url(document_id: int, chunk_id: int | None) -> str:
+    """The document view, scrolled to the passage (the view re-checks the reader's rights)."""
+    return f"/documents/{document_id}/" + (f"#chunk-{chunk_id}" if chunk_id else "")
+
+
 def section_of(document_title: str, heading_path: str) -> str:
     """The heading path without a first heading that only repeats the document's title."""
     headings = heading_path.split(" > ") if heading_path else []

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
-from chat.citations import section_of
+from chat.citations import passage_url, section_of
 from chat.models import Conversation, Message
 from knowledge.access import readable_documents
 
@@ -21,6 +21,7 @@ class ShownCitation:
     page: int | None
     text: str
     available: bool
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,4 +73,5 @@ def _shown(citation, readable: set[int]) -> ShownCitation:
         page=citation.page if available else None,
         text=citation.quote if available else "",
         available=available,
+        url=passage_url(citation.document_id, citation.chunk_id) if available else "",
     )

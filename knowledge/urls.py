@@ -5,4 +5,5 @@ from knowledge import views
 urlpatterns = [
     path("api/search", views.api_search, name="api-search"),
     path("search/", views.search_page, name="search"),
+    path("documents/<int:document_id>/", views.document_view, name="document"),
 ]

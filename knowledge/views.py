@@ -2,10 +2,11 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from knowledge.access import readable_documents
 from knowledge.retrieval import search
 from knowledge.tokens import user_for_token
 
@@ -61,3 +62,13 @@ def search_page(request: HttpRequest) -> HttpResponse:
         except BadSearch as exc:
             context["error"] = str(exc)
     return render(request, "knowledge/search.html", context)
+
+
+@login_required
+def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
+    """The passages of one document, for following a citation; 404 unless the user may read it now."""
+    document = readable_documents(request.user).filter(pk=document_id).first()
+    if document is None:
+        raise Http404("No such document.")
+    chunks = document.chunks.order_by("ordinal").only("id", "text", "heading_path", "page")
+    return render(request, "knowledge/document.html", {"document": document, "chunks": chunks})

@@ -73,6 +73,7 @@ async def test_question_streams_tokens_then_citations_of_real_chunks(people, ing
     chunk_ids = await sync_to_async(lambda: set(document.chunks.values_list("id", flat=True)))()
     assert citations[0]["chunk_id"] in chunk_ids
     assert citations[0]["heading_path"] == "Annual leave", "the title is not repeated"
+    assert citations[0]["url"] == f"/documents/{document.pk}/#chunk-{citations[0]['chunk_id']}"
     assert citations[0]["document_title"] == "Leave"
     assert events[-1]["answer"] == "You get 25 days of annual leave [1]."
     message = await Message.objects.select_related("conversation").aget(pk=events[0]["message_id"])

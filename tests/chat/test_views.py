@@ -31,6 +31,7 @@ def test_user_sees_own_conversations_with_citations(client, people, answered):
     assert "Pay for C3" in page
     page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
     assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "Salary bands" in page
+    assert "/documents/" in page and "#chunk-" in page
 
 
 def test_other_users_conversation_is_not_found_and_not_listed(client, people, answered):
@@ -45,6 +46,7 @@ def test_citation_text_disappears_when_the_reader_loses_access(client, people, a
     page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
     assert "Grade C3 earns" not in page
     assert "Source no longer available" in page
+    assert "#chunk-" not in page, "no link to a document the reader lost"
 
 
 def test_citation_of_a_deleted_document_says_so_and_keeps_the_answer(client, people, answered):

@@ -88,3 +88,17 @@ def test_create_api_token_command(people):
     assert out.getvalue().startswith("rag_")
     with pytest.raises(CommandError, match="No active user"):
         call_command("create_api_token", "nobody")
+
+
+def test_document_view_shows_passages_with_anchors_only_to_readers(client, people, corpus):
+    pay = corpus["pay"]
+    chunk = pay.chunks.get()
+    client.force_login(people.alice)
+    page = client.get(reverse("document", args=[pay.pk])).content.decode()
+    assert f'id="chunk-{chunk.pk}"' in page and "Grade C3 earns 46,000" in page
+    client.force_login(people.bob)
+    response = client.get(reverse("document", args=[pay.pk]))
+    assert response.status_code == 404 and "46,000" not in response.content.decode()
+    assert client.get(reverse("document", args=[999999])).status_code == 404
+    client.logout()
+    assert client.get(reverse("document", args=[pay.pk])).status_code == 302

@@ -66,7 +66,11 @@
     for (const c of citations) {
       const item = el("li", "source");
       item.dataset.marker = c.marker;
-      item.appendChild(el("strong", "", "[" + c.marker + "] " + c.document_title));
+      const heading = el("strong", "", "[" + c.marker + "] ");
+      const link = el("a", "", c.document_title);
+      link.href = c.url;
+      heading.appendChild(link);
+      item.appendChild(heading);
       if (c.heading_path) item.appendChild(el("span", "where", c.heading_path));
       if (c.page) item.appendChild(el("span", "where", "page " + c.page));
       item.appendChild(el("blockquote", "", c.text));

@@ -26,6 +26,8 @@ class ShownCitation:
 
 @dataclass(frozen=True)
 class ShownMessage:
+    id: int
+    feedback: str
     question: str
     answer: str
     status: str
@@ -49,6 +51,8 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
     readable = set(readable_documents(user).filter(pk__in=cited_ids).values_list("pk", flat=True))
     return [
         ShownMessage(
+            id=m.pk,
+            feedback=m.feedback,
             question=m.question,
             answer=m.answer,
             status=m.status,

@@ -32,6 +32,11 @@ class Message(models.Model):
     dropped_markers = models.PositiveIntegerField(default=0)
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    feedback = models.CharField(
+        max_length=4, blank=True, choices=[("up", "Helpful"), ("down", "Not helpful")], help_text="The asker's rating."
+    )
+    feedback_comment = models.TextField(blank=True)
+    feedback_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -39,7 +44,8 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=models.Q(status__in=["streaming", "complete", "stopped", "failed"]),
                 name="message_status_valid",
-            )
+            ),
+            models.CheckConstraint(condition=models.Q(feedback__in=["", "up", "down"]), name="message_feedback_valid"),
         ]
 
     def __str__(self) -> str:

@@ -6,4 +6,7 @@ app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
     path("c/<int:conversation_id>/", views.index, name="conversation"),
+    path("c/<int:conversation_id>/rename", views.rename, name="rename"),
+    path("c/<int:conversation_id>/delete", views.delete, name="delete"),
+    path("m/<int:message_id>/feedback", views.feedback, name="feedback"),
 ]

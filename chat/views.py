@@ -1,7 +1,10 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from chat.conversations import InvalidChange, conversation_delete, conversation_rename, message_feedback
 from chat.history import conversation_for_user, conversation_messages, user_conversations
 
 
@@ -17,3 +20,35 @@ def index(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             "messages_shown": conversation_messages(request.user, conversation) if conversation else [],
         },
     )
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    try:
+        conversation_rename(user=request.user, conversation_id=conversation_id, title=request.POST.get("title", ""))
+    except InvalidChange as exc:
+        messages.error(request, str(exc))
+    return redirect("chat:conversation", conversation_id=conversation_id)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation_delete(user=request.user, conversation_id=conversation_id)
+    return redirect("chat:index")
+
+
+@login_required
+@require_POST
+def feedback(request: HttpRequest, message_id: int) -> JsonResponse:
+    try:
+        message_feedback(
+            user=request.user,
+            message_id=message_id,
+            rating=request.POST.get("rating", ""),
+            comment=request.POST.get("comment", ""),
+        )
+    except InvalidChange as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"ok": True})

@@ -67,3 +67,43 @@ def test_html_in_questions_and_answers_is_escaped(client, people):
     page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_owner_can_rename_and_delete_a_conversation_others_get_404(client, people, answered):
+    client.force_login(people.bob)
+    assert client.post(reverse("chat:rename", args=[answered.pk]), {"title": "Mine now"}).status_code == 404
+    assert client.post(reverse("chat:delete", args=[answered.pk])).status_code == 404
+    client.force_login(people.alice)
+    client.post(reverse("chat:rename", args=[answered.pk]), {"title": "  Pay   questions "})
+    answered.refresh_from_db()
+    assert answered.title == "Pay questions"
+    response = client.post(reverse("chat:rename", args=[answered.pk]), {"title": "   "}, follow=True)
+    assert "The title is empty." in response.content.decode()
+    assert client.get(reverse("chat:rename", args=[answered.pk])).status_code == 405
+    client.post(reverse("chat:delete", args=[answered.pk]))
+    assert not Conversation.objects.filter(pk=answered.pk).exists()
+    assert not Message.objects.filter(conversation_id=answered.pk).exists()
+
+
+def test_feedback_is_stored_for_the_askers_own_messages_only(client, people, answered):
+    message = Message.objects.get(conversation=answered)
+    url = reverse("chat:feedback", args=[message.pk])
+    client.force_login(people.bob)
+    assert client.post(url, {"rating": "up"}).status_code == 404
+    client.force_login(people.alice)
+    assert client.post(url, {"rating": "sideways"}).status_code == 400
+    assert client.post(url, {"rating": "down", "comment": "x" * 2001}).status_code == 400
+    assert client.post(url, {"rating": "down", "comment": " Wrong band "}).json() == {"ok": True}
+    message.refresh_from_db()
+    assert (message.feedback, message.feedback_comment) == ("down", "Wrong band") and message.feedback_at
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert 'data-feedback="down"' in page
+
+
+def test_changes_need_the_csrf_token(people, answered):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(people.alice)
+    assert strict.post(reverse("chat:delete", args=[answered.pk])).status_code == 403
+    assert Conversation.objects.filter(pk=answered.pk).exists()

@@ -91,6 +91,43 @@
     list.prepend(item);
   }
 
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function addActions(turn, messageId, current) {
+    const bar = el("div", "actions");
+    const copy = el("button", "link", "Copy");
+    copy.type = "button";
+    copy.addEventListener("click", function () {
+      navigator.clipboard.writeText(turn.querySelector(".answer").textContent).then(function () {
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = "Copy"; }, 1500);
+      });
+    });
+    bar.appendChild(copy);
+    for (const [rating, label] of [["up", "👍 Helpful"], ["down", "👎 Not helpful"]]) {
+      const button = el("button", "link rate" + (current === rating ? " chosen" : ""), label);
+      button.type = "button";
+      button.setAttribute("aria-pressed", current === rating ? "true" : "false");
+      button.addEventListener("click", function () {
+        const comment = rating === "down" ? (prompt("What was wrong? (optional)") || "") : "";
+        const body = new URLSearchParams({ rating: rating, comment: comment });
+        fetch("/m/" + messageId + "/feedback", { method: "POST", body: body, headers: { "X-CSRFToken": csrfToken() } })
+          .then(function (response) {
+            if (!response.ok) throw new Error();
+            for (const other of bar.querySelectorAll(".rate")) { other.classList.remove("chosen"); other.setAttribute("aria-pressed", "false"); }
+            button.classList.add("chosen");
+            button.setAttribute("aria-pressed", "true");
+          })
+          .catch(function () { statusLine.textContent = "Your feedback could not be saved; try again."; });
+      });
+      bar.appendChild(button);
+    }
+    turn.appendChild(bar);
+  }
+
   function setBusy(busy) {
     sendButton.hidden = busy;
     stopButton.hidden = !busy;
@@ -104,6 +141,7 @@
           addConversationLink(event.conversation_id, event.title);
         }
         conversationId = event.conversation_id;
+        if (current) current.messageId = event.message_id;
         pending = null;
         statusLine.textContent = "";
         break;
@@ -122,6 +160,7 @@
           renderAnswer(current.answer, current.text, current.markers || new Set());
           current.answer.classList.remove("streaming");
           if (event.status === "stopped") current.turn.appendChild(el("p", "muted", "(stopped)"));
+          if (current.messageId) addActions(current.turn, current.messageId, "");
           if (current.sources.children.length === 0 && event.status === "complete") {
             current.turn.appendChild(el("p", "muted", "No passage was cited for this answer."));
           }
@@ -186,8 +225,10 @@
   stopButton.addEventListener("click", function () { socket.send(JSON.stringify({ type: "stop" })); });
 
   for (const answer of thread.querySelectorAll(".answer[data-raw]")) {
-    const markers = new Set(Array.from(answer.closest(".turn").querySelectorAll(".source")).map((s) => Number(s.dataset.marker)));
+    const turn = answer.closest(".turn");
+    const markers = new Set(Array.from(turn.querySelectorAll(".source")).map((s) => Number(s.dataset.marker)));
     renderAnswer(answer, answer.dataset.raw, markers);
+    addActions(turn, turn.dataset.messageId, turn.dataset.feedback);
   }
   connect();
 })();

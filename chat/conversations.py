@@ -1,0 +1,41 @@
+"""What a user may do to their own conversations; anything else is not found."""
+
+from django.http import Http404
+from django.utils import timezone
+
+from chat.history import conversation_for_user
+from chat.models import Message
+
+MAX_TITLE = 200
+MAX_COMMENT = 2000
+
+
+class InvalidChange(Exception):
+    """The change cannot be made; the message is shown to the person."""
+
+
+def conversation_rename(*, user, conversation_id: int, title: str) -> None:
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidChange("The title is empty.")
+    if len(title) > MAX_TITLE:
+        raise InvalidChange(f"Titles have at most {MAX_TITLE} characters.")
+    conversation = conversation_for_user(user, conversation_id)
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+
+
+def conversation_delete(*, user, conversation_id: int) -> None:
+    conversation_for_user(user, conversation_id).delete()
+
+
+def message_feedback(*, user, message_id: int, rating: str, comment: str = "") -> None:
+    if rating not in {"up", "down"}:
+        raise InvalidChange("Rate with 'up' or 'down'.")
+    if len(comment) > MAX_COMMENT:
+        raise InvalidChange(f"Comments have at most {MAX_COMMENT} characters.")
+    updated = Message.objects.filter(pk=message_id, conversation__user=user).update(
+        feedback=rating, feedback_comment=comment.strip(), feedback_at=timezone.now()
+    )
+    if not updated:
+        raise Http404("No such message.")

@@ -107,7 +107,7 @@
       });
     });
     bar.appendChild(copy);
-    for (const [rating, label] of [["up", "👍 Helpful"], ["down", "👎 Not helpful"]]) {
+    for (const [rating, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
       const button = el("button", "link rate" + (current === rating ? " chosen" : ""), label);
       button.type = "button";
       button.setAttribute("aria-pressed", current === rating ? "true" : "false");

@@ -21,6 +21,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.answer_task: asyncio.Task | None = None
+        self.closed = False
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
@@ -62,7 +63,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             await self.send_event(protocol.error_event(str(exc)))
         except asyncio.CancelledError:
-            if not getattr(self, "closed", False):
+            if not self.closed:
                 await self.send_event(protocol.event("answer.end", status="stopped"))
             raise
 

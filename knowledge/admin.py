@@ -6,6 +6,7 @@ from django.template.defaultfilters import filesizeformat
 
 from knowledge.documents import document_delete, document_schedule_ingest, find_identical, title_from_filename
 from knowledge.models import ApiToken, Document
+from knowledge.parsing import SUPPORTED_DESCRIPTION
 
 
 class DocumentForm(forms.ModelForm):
@@ -17,6 +18,7 @@ class DocumentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["title"].required = False
         self.fields["title"].help_text = "Left empty, the file name is used."
+        self.fields["file"].help_text = f"{SUPPORTED_DESCRIPTION}; at most {filesizeformat(settings.MAX_UPLOAD_BYTES)}."
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -70,6 +70,11 @@ def test_reingest_action_queues_selected_documents(admin_client, ingest, django_
     assert document.status == Document.Status.READY and document.chunks.count() == 1
 
 
+def test_upload_form_names_the_formats_and_the_limit(admin_client):
+    page = admin_client.get(reverse("admin:knowledge_document_add")).content.decode()
+    assert "Word (.docx)" in page and "at most 20.0" in page
+
+
 def test_employees_cannot_open_the_admin(client, people):
     client.force_login(people.bob)
     assert client.get(reverse("admin:knowledge_document_changelist")).status_code == 302

@@ -115,11 +115,11 @@ def run(size: int, query_count: int) -> dict:
         row = {}
         for name, options in methods.items():
             for i in range(3):  # warm caches
-                search_prepared(allowed, texts[i], vectors[i], k=10, options=options)
+                search_prepared(scope_of(allowed), texts[i], vectors[i], k=10, options=options)
             times = []
             for i in range(query_count):
                 started = time.perf_counter()
-                search_prepared(allowed, texts[i], vectors[i], k=10, options=options)
+                search_prepared(scope_of(allowed), texts[i], vectors[i], k=10, options=options)
                 times.append((time.perf_counter() - started) * 1000)
             row[name] = (statistics.median(times), statistics.quantiles(times, n=20)[18])
         hits = []

@@ -20,7 +20,3 @@ def readable_documents(user: AbstractBaseUser | AnonymousUser | None) -> QuerySe
         Q(visibility=Document.Visibility.EVERYONE)
         | Q(visibility=Document.Visibility.GROUPS, pk__in=shared_with_user_groups)
     )
-
-
-def can_read_document(user: AbstractBaseUser | AnonymousUser | None, document_id: int) -> bool:
-    return readable_documents(user).filter(pk=document_id).exists()

@@ -34,10 +34,14 @@ def document_delete(*, document_id: int) -> None:
         transaction.on_commit(lambda: storage.delete(name))
 
 
+def content_checksum(data: bytes) -> str:
+    """What `Document.checksum` holds: ingestion skips, and uploads refuse, files already seen."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def find_identical(data: bytes, *, exclude_id: int | None = None) -> Document | None:
     """Another document whose last ingested file had exactly these bytes."""
-    checksum = hashlib.sha256(data).hexdigest()
-    return Document.objects.filter(checksum=checksum).exclude(pk=exclude_id).first()
+    return Document.objects.filter(checksum=content_checksum(data)).exclude(pk=exclude_id).first()
 
 
 def document_create(

@@ -10,7 +10,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +138,3 @@ def mean_scores(per_query: list[dict[str, float]]) -> dict[str, float]:
 def collapse_to_documents(chunk_documents: list[str]) -> list[str]:
     """BEIR judges documents: keep each document's best-ranked chunk only."""
     return list(dict.fromkeys(chunk_documents))
-
-
-Scorer = Callable[[Query], dict[str, float]]

@@ -6,7 +6,6 @@ never a mix or nothing. Running it twice leaves one set of chunks; an unchanged 
 (same checksum) does no work.
 """
 
-import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from knowledge import embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
+from knowledge.documents import content_checksum
 from knowledge.models import Chunk, Document
 from knowledge.parsing import UnreadableDocument, parse_document
 
@@ -95,7 +95,7 @@ def _prepare(document_id: int, *, force: bool) -> _Prepared | None:
     except UnreadableDocument as exc:
         _fail(document_id, str(exc))
         return None
-    checksum = hashlib.sha256(data).hexdigest()
+    checksum = content_checksum(data)
     if not force and checksum == document.checksum and document.status == Document.Status.READY:
         return None
     Document.objects.filter(pk=document_id).update(

@@ -58,17 +58,18 @@ class SearchOptions:
 
 def search(user, query: str, *, k: int, options: SearchOptions | None = None) -> list[Passage]:
     options = options or SearchOptions.from_settings()
-    allowed = readable_documents(user)
-    if not query.strip() or k <= 0 or not allowed.exists():
+    if not query.strip() or k <= 0:
+        return []
+    scope = scope_of(readable_documents(user))
+    if not scope.document_ids:
         return []
     vector = embedding.encode([query])[0]
-    return search_prepared(allowed, query, vector, k=k, options=options)
+    return search_prepared(scope, query, vector, k=k, options=options)
 
 
-def search_prepared(allowed, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:
-    """The part after the query embedding (the benchmark times this)."""
+def search_prepared(scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:
+    """The part after the query embedding (the benchmark times this, with `scope_of`)."""
     pool = max(options.candidates, k)
-    scope = scope_of(allowed)
     ranked: dict[str, list[int]] = {}
     if options.dense:
         ranked["dense"] = dense.ranked_chunk_ids(scope, vector, pool, exact=options.exact)

@@ -26,6 +26,7 @@ from knowledge.folders import folder_ingest
 from knowledge.ingestion import documents_ingest
 from knowledge.models import Chunk
 from knowledge.retrieval import SearchOptions, search_prepared
+from knowledge.retrieval.scope import scope_of
 
 DEPTH = 20
 
@@ -114,7 +115,7 @@ class Command(BaseCommand):
             per_query, latencies = [], []
             for query, vector in zip(queries, vectors, strict=True):
                 began = time.perf_counter()
-                passages = search_prepared(allowed, query.text, vector, k=DEPTH, options=options)
+                passages = search_prepared(scope_of(allowed), query.text, vector, k=DEPTH, options=options)
                 latencies.append((time.perf_counter() - began) * 1000)
                 if beir:
                     ranked = collapse_to_documents([created[p.document_id] for p in passages])

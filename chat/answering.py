@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from chat import prompting
 from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
+from chat.followup import standalone_question
 from chat.generation import Backend, GenerationError
 from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
+from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
 from knowledge.retrieval import Passage
 
@@ -25,16 +27,29 @@ from knowledge.retrieval import Passage
 async def answer_events(
     *, user, question: str, conversation_id: int | None, backend: Backend
 ) -> AsyncIterator[dict[str, Any]]:
-    conversation = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
-    passages = await database_sync_to_async(retrieval.search)(user, question, k=settings.RETRIEVAL_TOP_K)
-    passages = [p for p in passages if relevant_enough(p)]
+    conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
+    searched = standalone_question(question, previous)
+    passages = await database_sync_to_async(retrieval.search)(user, searched, k=settings.RETRIEVAL_TOP_K)
+    passages = prompting.fit_passages(
+        searched,
+        [p for p in passages if relevant_enough(p)],
+        context_tokens=backend.context_tokens,
+        answer_tokens=settings.LLM_MAX_TOKENS,
+    )
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
+        standalone_question=searched,
         prompt_version=prompting.PROMPT_VERSION,
         backend=backend.name if passages else "",
     )
-    yield event("answer.start", conversation_id=conversation.pk, message_id=message.pk, title=conversation.title)
+    yield event(
+        "answer.start",
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        title=conversation.title,
+        standalone_question=searched,
+    )
     started = time.monotonic()
     answer = ""
     try:
@@ -43,7 +58,7 @@ async def answer_events(
             yield event("answer.delta", text=answer)
         else:
             async for piece in backend.stream(
-                prompting.build_messages(question, passages), max_tokens=settings.LLM_MAX_TOKENS
+                prompting.build_messages(searched, passages), max_tokens=settings.LLM_MAX_TOKENS
             ):
                 if not answer:
                     message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
@@ -59,10 +74,16 @@ async def answer_events(
     except BaseException:  # stopped by the user or a dropped socket: keep what was said
         await database_sync_to_async(_finish)(message, resolve_citations(answer, passages), Message.Status.STOPPED, "")
         raise
-    resolved = await asyncio.to_thread(resolve_citations, answer, passages, encode=embedding.encode)
-    citations = await database_sync_to_async(_finish)(message, resolved, Message.Status.COMPLETE, "")
+    resolved, support = await asyncio.to_thread(_resolve_and_check, answer, passages)
+    citations = await database_sync_to_async(_finish)(message, resolved, Message.Status.COMPLETE, "", support)
     yield event("answer.citations", message_id=message.pk, citations=citations)
-    yield event("answer.end", message_id=message.pk, status=Message.Status.COMPLETE, answer=resolved.text)
+    yield event(
+        "answer.end",
+        message_id=message.pk,
+        status=Message.Status.COMPLETE,
+        answer=resolved.text,
+        support=support.as_json(),
+    )
 
 
 def relevant_enough(passage: Passage) -> bool:
@@ -78,21 +99,32 @@ def warm_up(backend: Backend) -> None:
         load()
 
 
-def _conversation_for(user, conversation_id: int | None, question: str) -> Conversation:
+def _resolve_and_check(answer: str, passages: list[Passage]) -> tuple[ResolvedAnswer, SupportReport]:
+    resolved = resolve_citations(answer, passages, encode=embedding.encode)
+    return resolved, check_support(resolved.text, resolved.cited, encode=embedding.encode)
+
+
+def _conversation_for(user, conversation_id: int | None, question: str) -> tuple[Conversation, str | None]:
+    """The conversation, and its last standalone question for rewriting a follow-up."""
     if conversation_id is None:
-        return Conversation.objects.create(user=user, title=question[:80])
+        return Conversation.objects.create(user=user, title=question[:80]), None
     conversation = Conversation.objects.filter(pk=conversation_id, user=user).first()
     if conversation is None:
         raise ProtocolError("That conversation does not exist.")
-    return conversation
+    last = conversation.messages.order_by("-created_at", "-id").first()
+    return conversation, (last.standalone_question or last.question) if last else None
 
 
-def _finish(message: Message, resolved: ResolvedAnswer, status: str, error: str) -> list[dict[str, Any]]:
+def _finish(
+    message: Message, resolved: ResolvedAnswer, status: str, error: str, support: SupportReport | None = None
+) -> list[dict[str, Any]]:
+    support = support or SupportReport([], {})
     with transaction.atomic():
         message.answer = resolved.text
         message.status = status
         message.error = error
         message.dropped_markers = resolved.dropped_markers
+        message.support = support.as_json()
         message.save()
         Citation.objects.bulk_create(
             Citation(
@@ -104,14 +136,18 @@ def _finish(message: Message, resolved: ResolvedAnswer, status: str, error: str)
                 heading_path=passage.heading_path,
                 page=passage.page,
                 quote=passage.text,
+                highlights=support.highlights.get(marker, []),
             )
             for marker, passage in resolved.cited.items()
         )
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
-    return [citation_payload(marker, passage) for marker, passage in resolved.cited.items()]
+    return [
+        citation_payload(marker, passage, support.highlights.get(marker, []))
+        for marker, passage in resolved.cited.items()
+    ]
 
 
-def citation_payload(marker: int, passage: Passage) -> dict[str, Any]:
+def citation_payload(marker: int, passage: Passage, highlights: list[tuple[int, int]]) -> dict[str, Any]:
     return {
         "marker": marker,
         "chunk_id": passage.chunk_id,
@@ -120,5 +156,6 @@ def citation_payload(marker: int, passage: Passage) -> dict[str, Any]:
         "heading_path": section_of(passage.document_title, passage.heading_path),
         "page": passage.page,
         "text": passage.text,
+        "highlights": [list(span) for span in highlights],
         "url": passage_url(passage.document_id, passage.chunk_id),
     }

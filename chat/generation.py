@@ -25,13 +25,17 @@ class GenerationError(Exception):
 
 class Backend(Protocol):
     name: str
+    context_tokens: int  # prompt and answer together
 
     def stream(self, messages: list[dict[str, str]], *, max_tokens: int) -> AsyncIterator[str]: ...
 
 
 class OpenAICompatibleBackend:
-    def __init__(self, *, base_url: str, model: str, api_key: str = "", timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, *, base_url: str, model: str, api_key: str = "", timeout_s: float = 60.0, context_tokens: int = 8192
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.context_tokens = context_tokens
         self.model = model
         self.api_key = api_key
         self.timeout_s = timeout_s
@@ -159,5 +163,6 @@ def get_backend() -> Backend:
             model=settings.LLM_MODEL,
             api_key=settings.LLM_API_KEY,
             timeout_s=settings.LLM_TIMEOUT_S,
+            context_tokens=settings.LLM_CONTEXT_TOKENS,
         )
     return LocalBackend()

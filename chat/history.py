@@ -4,7 +4,8 @@ Citation text is shown only while the user may still read the cited document
 (`knowledge.access`); otherwise the citation says the source is no longer available.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from django.http import Http404
 
@@ -22,6 +23,11 @@ class ShownCitation:
     text: str
     available: bool
     url: str = ""
+    highlights: list = field(default_factory=list)
+
+    @property
+    def highlights_json(self) -> str:
+        return json.dumps(self.highlights)
 
 
 @dataclass(frozen=True)
@@ -29,9 +35,15 @@ class ShownMessage:
     id: int
     feedback: str
     question: str
+    standalone_question: str
     answer: str
     status: str
+    support: list[dict]
     citations: list[ShownCitation]
+
+    @property
+    def support_json(self) -> str:
+        return json.dumps(self.support)
 
 
 def user_conversations(user) -> list[Conversation]:
@@ -54,8 +66,10 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
             id=m.pk,
             feedback=m.feedback,
             question=m.question,
+            standalone_question=m.standalone_question,
             answer=m.answer,
             status=m.status,
+            support=m.support,
             citations=[_shown(c, readable) for c in m.citations.all()],
         )
         for m in messages
@@ -78,4 +92,5 @@ def _shown(citation, readable: set[int]) -> ShownCitation:
         text=citation.quote if available else "",
         available=available,
         url=passage_url(citation.document_id, citation.chunk_id) if available else "",
+        highlights=citation.highlights if available else [],
     )

@@ -24,12 +24,14 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     question = models.TextField()
+    standalone_question = models.TextField(blank=True, help_text="The question as searched, follow-ups made whole.")
     answer = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status, default=Status.STREAMING)
     error = models.TextField(blank=True)
     prompt_version = models.CharField(max_length=32, blank=True)
     backend = models.CharField(max_length=200, blank=True)
     dropped_markers = models.PositiveIntegerField(default=0)
+    support = models.JSONField(default=list, blank=True, help_text="Per-sentence support check (chat.support).")
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     feedback = models.CharField(
@@ -65,6 +67,7 @@ class Citation(models.Model):
     heading_path = models.CharField(max_length=1000, blank=True)
     page = models.PositiveIntegerField(null=True, blank=True)
     quote = models.TextField()
+    highlights = models.JSONField(default=list, blank=True, help_text="[start, end] of supporting words in quote.")
 
     class Meta:
         ordering = ["marker"]

@@ -4,7 +4,9 @@ Small local models follow an example far better than an instruction, so the prom
 one worked question with a cited answer before the real one.
 """
 
-from chat.citations import section_of
+import dataclasses
+
+from chat.citations import section_of, sentence_spans
 from knowledge.retrieval import Passage
 
 PROMPT_VERSION = "sources-v2"
@@ -34,10 +36,43 @@ def source_label(passage: Passage) -> str:
     return " > ".join(parts)
 
 
+TRIM_MARK = " […]"
+
+
+def estimate_tokens(text: str) -> int:
+    """English runs about 4 characters a token; counting 3 errs towards leaving room."""
+    return len(text) // 3 + 1
+
+
+def fit_passages(question: str, passages: list[Passage], *, context_tokens: int, answer_tokens: int) -> list[Passage]:
+    """The best-ranked passages that fit the backend's context with room for the answer.
+
+    A passage that does not fit whole is cut after its last whole sentence that fits, and the
+    cut is marked; passages after it are left out.
+    """
+    budget = context_tokens - answer_tokens - sum(estimate_tokens(m["content"]) for m in build_messages(question, []))
+    fitted: list[Passage] = []
+    for passage in passages:
+        cost = estimate_tokens(_source_block(len(passages), passage, passage.text))
+        if cost <= budget:
+            fitted.append(passage)
+            budget -= cost
+            continue
+        overhead = estimate_tokens(_source_block(len(passages), passage, TRIM_MARK))
+        ends = [end for _, end in sentence_spans(passage.text)]
+        kept = [end for end in ends if estimate_tokens(passage.text[:end]) + overhead <= budget]
+        if kept:
+            fitted.append(dataclasses.replace(passage, text=passage.text[: kept[-1]] + TRIM_MARK))
+        break
+    return fitted
+
+
+def _source_block(number: int, passage: Passage, text: str) -> str:
+    return f"[{number}] {source_label(passage)}\n{text}\n\n"
+
+
 def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
-    sources = "\n\n".join(
-        f"[{number}] {source_label(passage)}\n{passage.text}" for number, passage in enumerate(passages, start=1)
-    )
+    sources = "".join(_source_block(number, p, p.text) for number, p in enumerate(passages, start=1)).rstrip()
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": EXAMPLE_QUESTION},

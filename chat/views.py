@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +19,7 @@ def index(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             "conversations": user_conversations(request.user),
             "conversation": conversation,
             "messages_shown": conversation_messages(request.user, conversation) if conversation else [],
+            "max_question_chars": settings.CHAT_MAX_QUESTION_CHARS,
         },
     )
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ragsite.middleware.content_security_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,6 +177,7 @@ LLM_MODEL = os.environ.get("LLM_MODEL", "")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
 LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "60"))
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 200)
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 8192)  # the server's context window; the embedded model has 4096
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
 

@@ -220,3 +220,40 @@ async def test_a_flood_of_frames_is_rate_limited_per_user(people, settings, llm_
     assert json.loads(await other.receive_from(timeout=10))["message"] == "The message is not valid JSON."
     await communicator.disconnect()
     await other.disconnect()
+
+
+async def test_follow_up_is_searched_as_a_standalone_question_and_shown(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE + "\n\n## Part-time\n\nPart-time staff receive leave pro rata.")
+    communicator = await connect(people.bob)
+    first = await ask(communicator, "How many days of annual leave do full-time employees get?")
+    conversation_id = first[0]["conversation_id"]
+    follow_up = await ask(communicator, "and for part-timers?", conversation_id)
+    searched = follow_up[0]["standalone_question"]
+    assert searched == "How many days of annual leave do full-time employees get, for part-timers?"
+    assert "Question: " + searched in llm_settings.requests[-1]["messages"][-1]["content"]
+    message = await Message.objects.aget(pk=follow_up[0]["message_id"])
+    assert message.question == "and for part-timers?" and message.standalone_question == searched
+    await communicator.disconnect()
+
+
+async def test_answer_end_carries_the_support_check_and_citations_their_highlights(people, ingest, llm_settings):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    llm_settings.tokens = ["You get 25 days of paid annual leave [1]. ", "You also get 40 days of sick leave [1]."]
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "How many days of annual leave do I get?")
+    support = events[-1]["support"]
+    answer = events[-1]["answer"]
+    assert [s["verdict"] for s in support] == ["supported", "unsupported"]
+    assert support[1]["unsupported_numbers"] == ["40"]
+    assert answer[support[1]["start"] : support[1]["end"]] == "You also get 40 days of sick leave [1]."
+    citation = events[-2]["citations"][0]
+    assert "25 days" in [citation["text"][a:b] for a, b in citation["highlights"]]
+    message = await Message.objects.aget(pk=events[0]["message_id"])
+    assert message.support == support
+    stored = await Citation.objects.aget(message=message)
+    assert stored.highlights == citation["highlights"]
+    await communicator.disconnect()

@@ -34,6 +34,26 @@ def test_user_sees_own_conversations_with_citations(client, people, answered):
     assert "/documents/" in page and "#chunk-" in page
 
 
+def test_past_answers_keep_their_support_check_highlights_and_searched_question(client, people, answered):
+    message = answered.messages.get()
+    message.standalone_question = "What does grade C3 earn per year?"
+    message.support = [{"start": 0, "end": 25, "markers": [1], "verdict": "supported", "similarity": 0.8,
+                        "unsupported_numbers": []}]  # fmt: skip
+    message.save()
+    message.citations.update(highlights=[[0, 8]])
+    client.force_login(people.alice)
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert 'data-searched="What does grade C3 earn per year?"' in page
+    assert "&quot;verdict&quot;: &quot;supported&quot;" in page
+    assert 'data-highlights="[[0, 8]]"' in page
+
+
+def test_pages_forbid_scripts_that_are_not_our_own_files(client, people):
+    client.force_login(people.bob)
+    policy = client.get(reverse("chat:index"))["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
 def test_other_users_conversation_is_not_found_and_not_listed(client, people, answered):
     client.force_login(people.bob)
     assert client.get(reverse("chat:conversation", args=[answered.pk])).status_code == 404
@@ -67,6 +87,7 @@ def test_html_in_questions_and_answers_is_escaped(client, people):
     page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "onsubmit=" not in page and "onclick=" not in page, "no inline handlers: the policy would block them"
 
 
 def test_owner_can_rename_and_delete_a_conversation_others_get_404(client, people, answered):

@@ -15,29 +15,139 @@
   let pending = null;
   let retryDelay = 500;
 
-  function renderAnswer(target, text, markers) {
+  const VERDICT_TITLE = {
+    unsupported: "No cited passage supports this sentence.",
+    uncited: "This sentence cites no passage.",
+  };
+
+  // A small Markdown subset (paragraphs, lists, headings, bold, italics, code) built as DOM
+  // nodes from text: no HTML from the model is ever parsed. Sentences the support check
+  // did not confirm are wrapped and marked.
+  function renderAnswer(target, text, markers, support) {
     target.textContent = "";
-    const pattern = /\[(\d+)\]/g;
+    const flagged = (support || []).filter(function (s) { return s.verdict !== "supported"; });
+    const ctx = { text: text, markers: markers, flagged: flagged, target: target };
+    let offset = 0;
+    let list = null;
+    let paragraph = null;
+    for (const line of text.split("\n")) {
+      const start = offset;
+      offset += line.length + 1;
+      if (!line.trim()) { list = null; paragraph = null; continue; }
+      const bullet = /^\s*([-*+]|\d+[.)])\s+/.exec(line);
+      const heading = /^#{1,6}\s+/.exec(line);
+      if (bullet) {
+        const ordered = /\d/.test(bullet[1]);
+        if (!list || list.ordered !== ordered) {
+          list = el(ordered ? "ol" : "ul");
+          list.ordered = ordered;
+          target.appendChild(list);
+        }
+        const item = el("li");
+        list.appendChild(item);
+        inline(ctx, item, start + bullet[0].length, start + line.length);
+        paragraph = null;
+        continue;
+      }
+      list = null;
+      if (heading) {
+        const h = el("p", "md-heading");
+        target.appendChild(h);
+        inline(ctx, h, start + heading[0].length, start + line.length);
+        paragraph = null;
+        continue;
+      }
+      if (paragraph) paragraph.appendChild(document.createElement("br"));
+      else { paragraph = el("p"); target.appendChild(paragraph); }
+      inline(ctx, paragraph, start, start + line.length);
+    }
+    if (flagged.length) {
+      target.appendChild(el("p", "support-note", flagged.length === 1
+        ? "1 sentence (dotted underline) is not supported by the passage it cites."
+        : flagged.length + " sentences (dotted underline) are not supported by the passages they cite."));
+    }
+  }
+
+  function inline(ctx, parent, from, to) {
+    const pattern = /\*\*(.+?)\*\*|`([^`]+)`|(?:^|(?<=\W))[*_]([^*_\s](?:[^*_]*[^*_\s])?)[*_](?=\W|$)|\[(\d+)\]/g;
+    const slice = ctx.text.slice(from, to);
     let last = 0;
     let match;
-    while ((match = pattern.exec(text)) !== null) {
-      target.appendChild(document.createTextNode(text.slice(last, match.index)));
-      const n = Number(match[1]);
-      if (!markers || markers.has(n)) {
-        const ref = document.createElement("a");
-        ref.className = "marker";
-        ref.textContent = "[" + n + "]";
-        ref.href = "#";
-        ref.addEventListener("click", function (e) {
-          e.preventDefault();
-          const card = target.closest(".turn").querySelector('.source[data-marker="' + n + '"]');
-          if (card) { card.scrollIntoView({ block: "nearest" }); card.classList.add("flash"); setTimeout(() => card.classList.remove("flash"), 900); }
-        });
-        target.appendChild(ref);
+    while ((match = pattern.exec(slice)) !== null) {
+      textRange(ctx, parent, from + last, from + match.index);
+      if (match[4] !== undefined) {
+        marker(ctx, parent, Number(match[4]));
+      } else {
+        const node = el(match[1] !== undefined ? "strong" : match[2] !== undefined ? "code" : "em");
+        const inner = match[1] !== undefined ? match[1] : match[2] !== undefined ? match[2] : match[3];
+        const innerStart = from + match.index + match[0].indexOf(inner);
+        textRange(ctx, node, innerStart, innerStart + inner.length);
+        parent.appendChild(node);
       }
       last = pattern.lastIndex;
     }
-    target.appendChild(document.createTextNode(text.slice(last)));
+    textRange(ctx, parent, from + last, to);
+  }
+
+  function textRange(ctx, parent, from, to) {
+    let cursor = from;
+    for (const s of ctx.flagged) {
+      if (s.end <= cursor || s.start >= to) continue;
+      if (s.start > cursor) parent.appendChild(document.createTextNode(ctx.text.slice(cursor, s.start)));
+      const end = Math.min(s.end, to);
+      const span = el("span", "flagged " + s.verdict, ctx.text.slice(Math.max(s.start, cursor), end));
+      let title = VERDICT_TITLE[s.verdict] || "";
+      if (s.unsupported_numbers && s.unsupported_numbers.length) {
+        title += " Not in the cited passage: " + s.unsupported_numbers.join(", ") + ".";
+      }
+      span.title = title;
+      parent.appendChild(span);
+      cursor = end;
+    }
+    if (cursor < to) parent.appendChild(document.createTextNode(ctx.text.slice(cursor, to)));
+  }
+
+  function marker(ctx, parent, n) {
+    if (ctx.markers && !ctx.markers.has(n)) return;
+    const ref = el("a", "marker", "[" + n + "]");
+    ref.href = "#";
+    ref.addEventListener("click", function (e) {
+      e.preventDefault();
+      const card = ctx.target.closest(".turn").querySelector('.source[data-marker="' + n + '"]');
+      if (!card) return;
+      card.scrollIntoView({ block: "nearest" });
+      card.classList.add("flash");
+      setTimeout(function () { card.classList.remove("flash"); }, 900);
+      const quote = card.querySelector("blockquote");
+      if (quote) quote.hidden = false;
+    });
+    parent.appendChild(ref);
+  }
+
+  function quoteWithHighlights(text, highlights) {
+    const quote = el("blockquote");
+    let cursor = 0;
+    for (const [start, end] of highlights || []) {
+      if (start < cursor || end > text.length) continue;
+      quote.appendChild(document.createTextNode(text.slice(cursor, start)));
+      quote.appendChild(el("mark", "", text.slice(start, end)));
+      cursor = end;
+    }
+    quote.appendChild(document.createTextNode(text.slice(cursor)));
+    return quote;
+  }
+
+  function details(turn, searched, question, support) {
+    const old = turn.querySelector(".details");
+    if (old) old.remove();
+    const box = el("details", "details");
+    box.appendChild(el("summary", "", "Details"));
+    if (searched && searched !== question) box.appendChild(el("p", "", "Searched for: " + searched));
+    if (support && support.length) {
+      const ok = support.filter(function (s) { return s.verdict === "supported"; }).length;
+      box.appendChild(el("p", "", "Support check: " + ok + " of " + support.length + " sentences supported by their cited passage."));
+    }
+    if (box.children.length > 1) turn.appendChild(box);
   }
 
   function el(tag, className, text) {
@@ -73,7 +183,7 @@
       item.appendChild(heading);
       if (c.heading_path) item.appendChild(el("span", "where", c.heading_path));
       if (c.page) item.appendChild(el("span", "where", "page " + c.page));
-      item.appendChild(el("blockquote", "", c.text));
+      item.appendChild(quoteWithHighlights(c.text, c.highlights));
       turn.sources.appendChild(item);
     }
   }
@@ -141,23 +251,25 @@
           addConversationLink(event.conversation_id, event.title);
         }
         conversationId = event.conversation_id;
-        if (current) current.messageId = event.message_id;
+        if (current) { current.messageId = event.message_id; current.searched = event.standalone_question; }
         pending = null;
         statusLine.textContent = "";
         break;
       case "answer.delta":
         if (!current) return;
         current.text += event.text;
-        renderAnswer(current.answer, current.text, null);
+        renderAnswer(current.answer, current.text, null, null);
         break;
       case "answer.citations":
-        if (current) showCitations(current, event.citations);
-        current.markers = new Set(event.citations.map((c) => c.marker));
+        if (!current) return;
+        showCitations(current, event.citations);
+        current.markers = new Set(event.citations.map(function (c) { return c.marker; }));
         break;
       case "answer.end":
         if (current) {
           if (typeof event.answer === "string") current.text = event.answer;
-          renderAnswer(current.answer, current.text, current.markers || new Set());
+          renderAnswer(current.answer, current.text, current.markers || new Set(), event.support);
+          details(current.turn, current.searched, current.question, event.support);
           current.answer.classList.remove("streaming");
           if (event.status === "stopped") current.turn.appendChild(el("p", "muted", "(stopped)"));
           if (current.messageId) addActions(current.turn, current.messageId, "");
@@ -223,11 +335,22 @@
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
   });
   stopButton.addEventListener("click", function () { socket.send(JSON.stringify({ type: "stop" })); });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && current) { e.preventDefault(); stopButton.click(); }
+  });
+  for (const confirmed of document.querySelectorAll("form[data-confirm]")) {
+    confirmed.addEventListener("submit", function (e) { if (!confirm(confirmed.dataset.confirm)) e.preventDefault(); });
+  }
 
   for (const answer of thread.querySelectorAll(".answer[data-raw]")) {
     const turn = answer.closest(".turn");
-    const markers = new Set(Array.from(turn.querySelectorAll(".source")).map((s) => Number(s.dataset.marker)));
-    renderAnswer(answer, answer.dataset.raw, markers);
+    const markers = new Set(Array.from(turn.querySelectorAll(".source")).map(function (s) { return Number(s.dataset.marker); }));
+    const support = JSON.parse(answer.dataset.support || "[]");
+    renderAnswer(answer, answer.dataset.raw, markers, support);
+    details(turn, turn.dataset.searched, turn.querySelector(".question").textContent, support);
+    for (const quote of turn.querySelectorAll("blockquote[data-highlights]")) {
+      quote.replaceWith(quoteWithHighlights(quote.textContent, JSON.parse(quote.dataset.highlights)));
+    }
     addActions(turn, turn.dataset.messageId, turn.dataset.feedback);
   }
   connect();

@@ -1,0 +1,58 @@
+from chat.support import SUPPORTED, UNCITED, UNSUPPORTED, check_support
+from knowledge import embedding
+from knowledge.retrieval import Passage
+
+LEAVE = (
+    "Full-time employees receive 25 days of paid annual leave per calendar year. "
+    "After five years of continuous service the entitlement rises to 27 days."
+)
+HOTELS = "Hotels cost up to 150 EUR per night in Paris."
+
+
+def cited(*texts: str) -> dict[int, Passage]:
+    return {
+        n: Passage(chunk_id=n, document_id=1, document_title="D", heading_path="", page=None, text=t, score=1)
+        for n, t in enumerate(texts, start=1)
+    }
+
+
+def verdicts(answer: str, passages: dict[int, Passage]) -> list[str]:
+    return [s.verdict for s in check_support(answer, passages, encode=embedding.encode).sentences]
+
+
+def test_a_faithful_sentence_is_supported():
+    assert verdicts("Full-time staff get 25 days of paid annual leave each year [1].", cited(LEAVE)) == [SUPPORTED]
+
+
+def test_a_changed_figure_is_flagged_even_though_the_sentence_reads_alike():
+    report = check_support("You get 30 days of annual leave [1].", cited(LEAVE), encode=embedding.encode)
+    assert report.sentences[0].verdict == UNSUPPORTED
+    assert report.sentences[0].unsupported_numbers == ["30"]
+
+
+def test_numbers_written_as_words_in_the_passage_count():
+    assert verdicts("After 5 years of service you get 27 days [1].", cited(LEAVE)) == [SUPPORTED]
+
+
+def test_a_sentence_citing_an_unrelated_passage_is_unsupported():
+    assert verdicts("The office cat is called Felix [2].", cited(LEAVE, HOTELS)) == [UNSUPPORTED]
+
+
+def test_uncited_sentences_are_marked_and_filler_is_not_checked():
+    answer = "Hotels in Paris are refunded up to 150 EUR a night [2]. Sure! The canteen serves lunch daily."
+    report = check_support(answer, cited(LEAVE, HOTELS), encode=embedding.encode)
+    assert [s.verdict for s in report.sentences] == [SUPPORTED, UNCITED]
+    assert answer[report.sentences[1].start : report.sentences[1].end] == "The canteen serves lunch daily."
+    assert report.unsupported == 1
+
+
+def test_highlights_point_at_the_supporting_words_of_the_cited_passage():
+    passages = cited(LEAVE, HOTELS)
+    report = check_support("Hotels in Paris cost up to 150 EUR a night [2].", passages, encode=embedding.encode)
+    marked = [HOTELS[a:b] for a, b in report.highlights[2]]
+    assert "150 EUR" in marked and "Paris" in marked
+    assert report.highlights[1] == []
+
+
+def test_nothing_cited_means_nothing_to_check():
+    assert check_support("I could not find anything.", {}, encode=embedding.encode).sentences == []

@@ -7,6 +7,7 @@ run: install
 	.venv/bin/python -m ragsite.run
 
 test: install
+	@scripts/install-browser.sh
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
 

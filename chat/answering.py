@@ -4,6 +4,7 @@ The consumer only forwards these events; a test can drive this function directly
 """
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,7 +33,7 @@ async def answer_events(
     passages = await database_sync_to_async(retrieval.search)(user, searched, k=settings.RETRIEVAL_TOP_K)
     passages = prompting.fit_passages(
         searched,
-        [p for p in passages if relevant_enough(p)],
+        [p for p in passages if relevant_enough(p, searched)],
         context_tokens=backend.context_tokens,
         answer_tokens=settings.LLM_MAX_TOKENS,
     )
@@ -58,7 +59,9 @@ async def answer_events(
             yield event("answer.delta", text=answer)
         else:
             async for piece in backend.stream(
-                prompting.build_messages(searched, passages), max_tokens=settings.LLM_MAX_TOKENS
+                prompting.build_messages(searched, passages),
+                max_tokens=settings.LLM_MAX_TOKENS,
+                stop=prompting.STOP_SEQUENCES,
             ):
                 if not answer:
                     message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
@@ -86,9 +89,18 @@ async def answer_events(
     )
 
 
-def relevant_enough(passage: Passage) -> bool:
-    """Semantically close, or matched word for word: embeddings blur acronyms such as TOIL."""
-    return passage.similarity >= settings.RETRIEVAL_MIN_SCORE or "lexical" in passage.stages
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
+
+
+def relevant_enough(passage: Passage, question: str) -> bool:
+    """Semantically close, or sharing an acronym with the question: embeddings blur TOIL or KIT.
+
+    Any shared word is not enough: "office" or "company" match a handbook everywhere.
+    """
+    if passage.similarity >= settings.RETRIEVAL_MIN_SCORE:
+        return True
+    acronyms = set(_ACRONYM.findall(question))
+    return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
 
 
 def warm_up(backend: Backend) -> None:

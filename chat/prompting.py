@@ -23,6 +23,9 @@ EXAMPLE_QUESTION = (
 )
 EXAMPLE_ANSWER = "You get 3 days of paid moving leave when you relocate [1]."
 
+# Where a model that has answered starts writing the next turn of the prompt's pattern.
+STOP_SEQUENCES = ["\nQuestion:", "\nSources:"]
+
 NOT_COVERED_ANSWER = "I could not find anything about this in the documents available to you."
 
 

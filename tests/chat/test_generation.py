@@ -6,7 +6,7 @@ MESSAGES = [{"role": "user", "content": "How many days of leave?"}]
 
 
 async def collect(backend, max_tokens=20) -> list[str]:
-    return [piece async for piece in backend.stream(MESSAGES, max_tokens=max_tokens)]
+    return [piece async for piece in backend.stream(MESSAGES, max_tokens=max_tokens, stop=["\nQuestion:"])]
 
 
 @pytest.mark.asyncio
@@ -16,6 +16,7 @@ async def test_openai_compatible_client_streams_tokens_from_a_real_server(fake_l
     assert await collect(backend, max_tokens=33) == ["Twenty", "-five", " days", " [1]"]
     assert fake_llm.requests[0]["stream"] is True
     assert fake_llm.requests[0]["max_tokens"] == 33
+    assert fake_llm.requests[0]["stop"] == ["\nQuestion:"]
     assert fake_llm.requests[0]["messages"] == MESSAGES
 
 

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from knowledge import embedding
 from knowledge.access import readable_documents
@@ -27,6 +26,7 @@ from knowledge.ingestion import documents_ingest
 from knowledge.models import Chunk
 from knowledge.retrieval import SearchOptions, search_prepared
 from knowledge.retrieval.scope import scope_of
+from knowledge.sandbox import throwaway_knowledge_base
 
 DEPTH = 20
 
@@ -73,17 +73,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not UTF-8 text.") from None
         if not queries:
             raise CommandError("The labelled set has no questions with relevance judgements.")
-        old_name = connection.settings_dict["NAME"]
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{old_name}_eval"
-        with tempfile.TemporaryDirectory(prefix="ragsite-eval-") as media:
-            saved_media = settings.MEDIA_ROOT
-            settings.MEDIA_ROOT = media
-            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-            try:
-                report = self.evaluate(corpus, queries, documents, glob)
-            finally:
-                connection.creation.destroy_test_db(old_name, verbosity=0)
-                settings.MEDIA_ROOT = saved_media
+        with throwaway_knowledge_base():
+            report = self.evaluate(corpus, queries, documents, glob)
         self.stdout.write(_json.dumps(report, indent=2) if json else _table(report))
 
     def evaluate(self, corpus, queries: list, documents: Path, glob: str) -> dict:

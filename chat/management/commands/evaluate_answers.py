@@ -1,0 +1,101 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from chat.answer_evaluation import best_floor, load_cases, run_all, summarise, top_similarities
+from chat.generation import get_backend
+from knowledge.evaluation import LabelledSetError
+from knowledge.folders import folder_ingest
+from knowledge.sandbox import throwaway_knowledge_base
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a labelled question set (JSON lines: question, facts or not_covered, document) through the whole "
+        "answer pipeline over --documents (default: the demo handbook) in a throw-away knowledge base, with the "
+        "configured language model. Prints the share of answers with the expected facts, citation precision, "
+        "the share of unsupported sentences, refusal accuracy and the median time to first token."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--documents", type=Path, default=Path(settings.BASE_DIR) / "demo" / "handbook")
+        parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
+        parser.add_argument("--show", action="store_true", help="also print each question's answer")
+        parser.add_argument(
+            "--calibrate",
+            action="store_true",
+            help="instead of answering, print each question's best retrieval similarity and the RETRIEVAL_MIN_SCORE "
+            "that best separates covered from not-covered questions",
+        )
+
+    def handle(self, *args, path: Path, documents: Path, json: bool, show: bool, calibrate: bool, **options) -> None:
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file.")
+        if not documents.is_dir():
+            raise CommandError(f"{documents} is not a folder of documents.")
+        try:
+            cases = load_cases(path)
+        except LabelledSetError as exc:
+            raise CommandError(str(exc)) from None
+        backend = get_backend()
+        with throwaway_knowledge_base():
+            summary = folder_ingest(root=documents)
+            if not summary.ready:
+                raise CommandError(f"No document in {documents} could be ingested.")
+            user = get_user_model().objects.create_superuser("evaluation", password=None)
+            if calibrate:
+                self._calibrate(cases, user)
+                return
+            outcomes = run_all(cases, user=user, backend=backend, progress=None if json else self._progress)
+        report = {"backend": backend.name, **summarise(outcomes)}
+        if show:
+            for o in outcomes:
+                mark = "ok " if (o.facts_found if o.case.covered else o.refused) else "MISS"
+                self.stdout.write(f"{mark} {o.case.id} {o.case.question}\n     -> {o.answer!r}")
+        self.stdout.write(_json.dumps(report) if json else _table(report))
+
+    def _calibrate(self, cases, user) -> None:
+        scored = top_similarities(cases, user=user, k=settings.RETRIEVAL_TOP_K)
+        for case, score in sorted(scored, key=lambda pair: pair[1]):
+            self.stdout.write(f"{score:6.3f}  {'covered    ' if case.covered else 'not covered'}  {case.question}")
+        covered = [s for c, s in scored if c.covered]
+        not_covered = [s for c, s in scored if not c.covered]
+        if not covered or not not_covered:
+            raise CommandError("Calibration needs both covered and not-covered questions.")
+        floor, wrong = best_floor(covered, not_covered)
+        self.stdout.write(
+            f"RETRIEVAL_MIN_SCORE={floor} misclassifies {wrong} of {len(scored)} questions "
+            f"(now {settings.RETRIEVAL_MIN_SCORE})."
+        )
+
+    def _progress(self, done: int, total: int) -> None:
+        self.stderr.write(f"\ranswered {done}/{total}", ending="")
+        if done == total:
+            self.stderr.write("")
+
+
+_json = json
+
+
+def _table(report: dict) -> str:
+    def pct(key: str) -> str:
+        return "n/a" if report[key] is None else f"{report[key]:.1%}"
+
+    return "\n".join(
+        [
+            f"backend                {report['backend']}",
+            f"questions              {report['questions']} ({report['covered']} covered, "
+            f"{report['not_covered']} not covered)",
+            f"facts                  {pct('facts')} of covered answers contain every expected fact",
+            f"citation_precision     {pct('citation_precision')} of {report['citations']} citations contain a fact",
+            f"unsupported_sentences  {pct('unsupported_sentences')} of {report['sentences_checked']} sentences",
+            f"refusal_accuracy       {pct('refusal_accuracy')} of not-covered questions declined",
+            f"false_refusals         {pct('false_refusals')} of covered questions declined",
+            f"errors                 {report['errors']}",
+            f"ttft_p50_s             {report['ttft_p50_s']}",
+        ]
+    )

@@ -9,7 +9,7 @@ import dataclasses
 from chat.citations import section_of, sentence_spans
 from knowledge.retrieval import Passage
 
-PROMPT_VERSION = "sources-v2"
+PROMPT_VERSION = "sources-v3"  # v3: stop sequences, passages trimmed to the context
 
 SYSTEM_PROMPT = (
     "You answer employees' questions about the company handbook. Use only the numbered sources. "

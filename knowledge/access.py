@@ -16,7 +16,9 @@ def readable_documents(user: AbstractBaseUser | AnonymousUser | None) -> QuerySe
     if user.is_superuser:
         return Document.objects.all()
     shared_with_user_groups = Document.groups.through.objects.filter(group__user=user).values("document_id")
+    shared_with_user = Document.readers.through.objects.filter(user=user).values("document_id")
     return Document.objects.filter(
         Q(visibility=Document.Visibility.EVERYONE)
         | Q(visibility=Document.Visibility.GROUPS, pk__in=shared_with_user_groups)
+        | Q(visibility=Document.Visibility.GROUPS, pk__in=shared_with_user)
     )

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 
+from knowledge.access import readable_documents
 from knowledge.documents import document_delete, document_schedule_ingest, find_identical, title_from_filename
 from knowledge.models import ApiToken, Document
 from knowledge.parsing import SUPPORTED_DESCRIPTION
@@ -12,7 +13,7 @@ from knowledge.parsing import SUPPORTED_DESCRIPTION
 class DocumentForm(forms.ModelForm):
     class Meta:
         model = Document
-        fields = ["title", "file", "visibility", "groups"]
+        fields = ["title", "file", "visibility", "groups", "readers"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,8 +37,9 @@ class DocumentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("visibility") == Document.Visibility.GROUPS and not cleaned.get("groups"):
-            self.add_error("groups", "Choose at least one group, or make the document visible to everyone.")
+        restricted = cleaned.get("visibility") == Document.Visibility.GROUPS
+        if restricted and not cleaned.get("groups") and not cleaned.get("readers"):
+            self.add_error("groups", "Choose at least one group or person, or make the document visible to everyone.")
         return cleaned
 
 
@@ -53,8 +55,12 @@ class DocumentAdmin(admin.ModelAdmin):
     class Media:
         js = ["knowledge/refresh_while_processing.js"]
 
+    filter_horizontal = ["groups", "readers"]
+
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_chunk_count=Count("chunks"))
+        """Staff see only what they may read: an HR record stays with HR staff."""
+        readable = readable_documents(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=readable).annotate(_chunk_count=Count("chunks"))
 
     @admin.display(description="status", ordering="status")
     def status_with_progress(self, obj: Document) -> str:

@@ -14,8 +14,10 @@ from django.core.files import File
 
 from knowledge.documents import document_create
 from knowledge.models import Document
+from knowledge.records import records_import
 
 HANDBOOK_DIR = Path(settings.BASE_DIR) / "demo" / "handbook"
+LEAVE_BALANCES = Path(settings.BASE_DIR) / "demo" / "records" / "leave-balances.csv"
 RESTRICTED_FOLDERS = {"managers": "managers"}
 
 
@@ -53,6 +55,8 @@ def demo_seed(handbook_dir: Path = HANDBOOK_DIR) -> list[Document]:
                     uploaded_by=users["admin"],
                 )
             )
+    if not Document.objects.filter(source_path__startswith="records/").exists():
+        records_import(LEAVE_BALANCES.read_bytes(), kind="Leave balance", schedule=True)
     return created
 
 

@@ -50,6 +50,7 @@ def document_create(
     title: str = "",
     visibility: str = Document.Visibility.EVERYONE,
     groups: list[Group] | None = None,
+    readers: list | None = None,
     uploaded_by=None,
     source_path: str = "",
     schedule: bool = True,
@@ -68,6 +69,8 @@ def document_create(
         document.save()
         if groups:
             document.groups.set(groups)
+        if readers:
+            document.readers.set(readers)
         if schedule:
             document_schedule_ingest(document_id=document.pk)
     return document

@@ -17,7 +17,7 @@ class Document(models.Model):
 
     class Visibility(models.TextChoices):
         EVERYONE = "everyone", "Everyone"
-        GROUPS = "groups", "Listed groups only"
+        GROUPS = "groups", "Listed groups and people only"
 
     title = models.CharField(max_length=300)
     file = models.FileField(upload_to="documents/%Y/%m/")
@@ -33,7 +33,13 @@ class Document(models.Model):
         Group,
         blank=True,
         related_name="documents",
-        help_text="Who may read it when visibility is 'Listed groups only'.",
+        help_text="Groups who may read it when visibility is 'Listed groups and people only'.",
+    )
+    readers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="readable_documents",
+        help_text="People who may read it when visibility is 'Listed groups and people only' (personal records).",
     )
     page_count = models.PositiveIntegerField(null=True, blank=True)
     chunks_total = models.PositiveIntegerField(default=0)

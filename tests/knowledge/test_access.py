@@ -31,3 +31,19 @@ def test_superuser_reads_everything(people, ingest):
     doc = ingest("pay.md", "# Pay\n\nBands.", groups=[people.managers])
     admin = User.objects.create_superuser("root", password="pw-root-123")
     assert list(readable_documents(admin)) == [doc]
+
+
+def test_document_listed_for_a_person_is_theirs_alone_and_a_change_applies_at_once(people, ingest):
+    from knowledge import retrieval
+    from knowledge.models import Document
+
+    doc = ingest("note.md", "# Note\n\nCarol's relocation allowance is 4,000 EUR.")
+    Document.objects.filter(pk=doc.pk).update(visibility=Document.Visibility.GROUPS)
+    assert not readable_documents(people.carol).exists(), "restricted with nobody listed: nobody but superusers"
+    doc.readers.add(people.carol)
+    doc.groups.add(people.managers)
+    people.alice.groups.remove(people.managers)
+    assert list(readable_documents(people.carol)) == [doc]
+    assert not readable_documents(people.bob).exists() and not readable_documents(people.alice).exists()
+    assert retrieval.search(people.carol, "relocation allowance", k=3)
+    assert retrieval.search(people.bob, "relocation allowance", k=3) == []

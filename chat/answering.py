@@ -112,8 +112,10 @@ def warm_up(backend: Backend) -> None:
 
 
 def _resolve_and_check(answer: str, passages: list[Passage]) -> tuple[ResolvedAnswer, SupportReport]:
-    resolved = resolve_citations(answer, passages, encode=embedding.encode)
-    return resolved, check_support(resolved.text, resolved.cited, encode=embedding.encode)
+    """Both steps embed the passages' texts; each text is encoded once."""
+    encode = embedding.encode_once_each()
+    resolved = resolve_citations(answer, passages, encode=encode)
+    return resolved, check_support(resolved.text, resolved.cited, encode=encode)
 
 
 def _conversation_for(user, conversation_id: int | None, question: str) -> tuple[Conversation, str | None]:

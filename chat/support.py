@@ -62,23 +62,26 @@ class SupportReport:
 
 def check_support(text: str, cited: dict[int, Passage], *, encode: Callable[[list[str]], np.ndarray]) -> SupportReport:
     """Check every sentence that says something: two content words, or a number."""
-    spans = [(a, b) for a, b in sentence_spans(text) if _says_something(_terms(MARKER.sub(" ", text[a:b])))]
-    if not spans or not cited:
+    sentences = []  # (start, end, text without markers, its terms)
+    for start, end in sentence_spans(text):
+        plain = MARKER.sub(" ", text[start:end]).strip()
+        terms = _terms(plain)
+        if _says_something(terms):
+            sentences.append((start, end, plain, terms))
+    if not sentences or not cited:
         return SupportReport([], {})
-    plain = [MARKER.sub(" ", text[a:b]).strip() for a, b in spans]
-    markers = [[int(n) for n in re.findall(r"\[(\d+)\]", text[a:b]) if int(n) in cited] for a, b in spans]
     order = list(cited)
-    vectors = encode(plain + [cited[m].text for m in order])
-    sentence_vectors, passage_vectors = vectors[: len(plain)], vectors[len(plain) :]
+    vectors = encode([plain for _, _, plain, _ in sentences] + [cited[m].text for m in order])
+    passage_vectors = dict(zip(order, vectors[len(sentences) :], strict=True))
     passage_terms = {m: _terms(cited[m].text) for m in order}
     checks: list[SentenceCheck] = []
     supporting_terms: dict[int, set[str]] = {m: set() for m in order}
-    for (start, end), sentence, sentence_markers, vector in zip(spans, plain, markers, sentence_vectors, strict=True):
-        terms = _terms(sentence)
+    for (start, end, _, terms), vector in zip(sentences, vectors[: len(sentences)], strict=True):
+        sentence_markers = [int(n) for n in re.findall(r"\[(\d+)\]", text[start:end]) if int(n) in cited]
         if not sentence_markers:
             checks.append(SentenceCheck(start, end, [], UNCITED, 0.0, []))
             continue
-        similarity = max(float(vector @ passage_vectors[order.index(m)]) for m in sentence_markers)
+        similarity = max(float(vector @ passage_vectors[m]) for m in sentence_markers)
         available = set().union(*(passage_terms[m] for m in sentence_markers))
         numbers = sorted(t for t in terms if _is_number(t) and t not in available)
         words = [t for t in terms if not _is_number(t)]

@@ -19,6 +19,5 @@ def readable_documents(user: AbstractBaseUser | AnonymousUser | None) -> QuerySe
     shared_with_user = Document.readers.through.objects.filter(user=user).values("document_id")
     return Document.objects.filter(
         Q(visibility=Document.Visibility.EVERYONE)
-        | Q(visibility=Document.Visibility.GROUPS, pk__in=shared_with_user_groups)
-        | Q(visibility=Document.Visibility.GROUPS, pk__in=shared_with_user)
+        | Q(visibility=Document.Visibility.GROUPS) & (Q(pk__in=shared_with_user_groups) | Q(pk__in=shared_with_user))
     )

@@ -7,6 +7,7 @@ Vectors are L2-normalised, so cosine distance in pgvector ranks them correctly.
 import functools
 import os
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,3 +57,15 @@ def encode(texts: list[str], *, batch_size: int = 8) -> np.ndarray:
     return get_model().encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
+
+
+def encode_once_each() -> Callable[[list[str]], np.ndarray]:
+    """`encode` that remembers its vectors, for steps of one request that embed the same texts."""
+    cache: dict[str, np.ndarray] = {}
+
+    def encode_cached(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        cache.update(zip(missing, encode(missing), strict=True))
+        return np.stack([cache[t] for t in texts]) if texts else encode([])
+
+    return encode_cached

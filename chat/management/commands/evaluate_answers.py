@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chat.answer_evaluation import best_floor, load_cases, run_all, summarise, top_similarities
 from chat.generation import get_backend
+from knowledge.demo import HANDBOOK_DIR
 from knowledge.evaluation import LabelledSetError
 from knowledge.folders import folder_ingest
 from knowledge.sandbox import throwaway_knowledge_base
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--documents", type=Path, default=Path(settings.BASE_DIR) / "demo" / "handbook")
+        parser.add_argument("--documents", type=Path, default=HANDBOOK_DIR)
         parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
         parser.add_argument("--show", action="store_true", help="also print each question's answer")
         parser.add_argument(

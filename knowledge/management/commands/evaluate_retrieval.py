@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from knowledge import embedding
 from knowledge.access import readable_documents
+from knowledge.demo import HANDBOOK_DIR
 from knowledge.documents import document_create
 from knowledge.evaluation import (
     LabelledSetError,
@@ -53,7 +54,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--documents", type=Path, default=Path(settings.BASE_DIR) / "demo" / "handbook")
+        parser.add_argument("--documents", type=Path, default=HANDBOOK_DIR)
         parser.add_argument("--glob", default="*", help="with --documents: only files matching this pattern")
         parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method, then metric")
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import prompting
+from chat.audit import audit_record
 from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
 from chat.followup import standalone_question
 from chat.generation import Backend, GenerationError
@@ -69,16 +70,20 @@ async def answer_events(
                 yield event("answer.delta", text=piece)
     except GenerationError as exc:
         await database_sync_to_async(_finish)(
-            message, resolve_citations(answer, passages), Message.Status.FAILED, str(exc)
+            user, message, passages, resolve_citations(answer, passages), Message.Status.FAILED, str(exc)
         )
         yield event("error", message=str(exc))
         yield event("answer.end", message_id=message.pk, status=Message.Status.FAILED, answer=answer)
         return
     except BaseException:  # stopped by the user or a dropped socket: keep what was said
-        await database_sync_to_async(_finish)(message, resolve_citations(answer, passages), Message.Status.STOPPED, "")
+        await database_sync_to_async(_finish)(
+            user, message, passages, resolve_citations(answer, passages), Message.Status.STOPPED, ""
+        )
         raise
     resolved, support = await asyncio.to_thread(_resolve_and_check, answer, passages)
-    citations = await database_sync_to_async(_finish)(message, resolved, Message.Status.COMPLETE, "", support)
+    citations = await database_sync_to_async(_finish)(
+        user, message, passages, resolved, Message.Status.COMPLETE, "", support
+    )
     yield event("answer.citations", message_id=message.pk, citations=citations)
     yield event(
         "answer.end",
@@ -130,7 +135,13 @@ def _conversation_for(user, conversation_id: int | None, question: str) -> tuple
 
 
 def _finish(
-    message: Message, resolved: ResolvedAnswer, status: str, error: str, support: SupportReport | None = None
+    user,
+    message: Message,
+    prompt: list[Passage],
+    resolved: ResolvedAnswer,
+    status: str,
+    error: str,
+    support: SupportReport | None = None,
 ) -> list[dict[str, Any]]:
     support = support or SupportReport([], {})
     with transaction.atomic():
@@ -155,6 +166,7 @@ def _finish(
             for marker, passage in resolved.cited.items()
         )
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+        audit_record(message, user, prompt, list(resolved.cited.values()))
     return [
         citation_payload(marker, passage, support.highlights.get(marker, []))
         for marker, passage in resolved.cited.items()

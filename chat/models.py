@@ -75,3 +75,27 @@ class Citation(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.marker}] {self.document_title}"
+
+
+class AuditEntry(models.Model):
+    """Who asked what and which documents answered it; outlives the conversation it came from.
+
+    Written by chat.audit in the transaction that stores the answer; read by HR staff only.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, help_text="Kept if the account is deleted.")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    question = models.TextField()
+    standalone_question = models.TextField(blank=True)
+    status = models.CharField(max_length=16)
+    prompt_documents = models.JSONField(default=list, help_text="Documents whose passages the model was given.")
+    cited_documents = models.JSONField(default=list, help_text="Documents the answer cites.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.question[:60]}"

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.conversations import InvalidChange, conversation_delete, conversation_rename, message_feedback
+from chat.export import conversation_markdown
 from chat.history import conversation_for_user, conversation_messages, user_conversations
 
 
@@ -39,6 +40,16 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
 def delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation_delete(user=request.user, conversation_id=conversation_id)
     return redirect("chat:index")
+
+
+@login_required
+def export(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = conversation_for_user(request.user, conversation_id)
+    response = HttpResponse(
+        conversation_markdown(request.user, conversation), content_type="text/markdown; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.md"'
+    return response
 
 
 @login_required

@@ -10,6 +10,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
@@ -33,13 +34,13 @@ class RecordsReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
-def records_import(data: bytes, *, kind: str, hr_group: str = "hr", schedule: bool = False) -> RecordsReport:
+def records_import(data: bytes, *, kind: str, hr_group: str = "", schedule: bool = False) -> RecordsReport:
     """`kind` names the record ("Leave balance"); the CSV needs a `username` column.
 
     Ingests here unless `schedule`, which leaves it to the worker (the demo seeding does).
     """
     rows = _rows(data)
-    hr, _ = Group.objects.get_or_create(name=hr_group)
+    hr, _ = Group.objects.get_or_create(name=hr_group or settings.HR_GROUP)
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[r["username"] for _, r in rows])}
     report = RecordsReport()
     ids = []

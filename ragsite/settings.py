@@ -165,10 +165,9 @@ RETRIEVAL_EXACT_MAX_CHUNKS = env_int("RETRIEVAL_EXACT_MAX_CHUNKS", 5000)
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 50_000)
 RERANKER_MODEL_PATH = os.environ.get("RERANKER_MODEL_PATH", "")
-# Passages less similar than this, and not matched by full-text search, are not given to the
-# model; with none left, the answer says
-# the documents do not cover the question. 0.35 separated the demo questions the handbook
-# answers (top score >= 0.53) from those it does not (<= 0.35).
+# Passages less similar than this (unless they share an acronym with the question) are not
+# given to the model; with none left, the answer says the documents do not cover the question.
+# Calibrated with `evaluate_answers demo/eval/handbook-answers.jsonl --calibrate`.
 RETRIEVAL_MIN_SCORE = float(os.environ.get("RETRIEVAL_MIN_SCORE", "0.415"))
 
 # Generation: an OpenAI-compatible server when LLM_BASE_URL is set, else the embedded model.
@@ -180,6 +179,8 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 200)
 LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 8192)  # the server's context window; the embedded model has 4096
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
+# Members of this group read every imported personal record and the audit log (if also staff).
+HR_GROUP = os.environ.get("HR_GROUP", "hr")
 
 LOGGING = {
     "version": 1,

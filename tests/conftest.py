@@ -62,6 +62,13 @@ class FakeLLM:
     delay_s: float = 0.0
     requests: list[dict] = field(default_factory=list)
     url: str = ""
+    echo: bool = False  # repeat the sources of the prompt back: the worst case for a leak
+
+    def reply(self, body: dict) -> list[str]:
+        if not self.echo:
+            return self.tokens
+        words = body["messages"][-1]["content"].split("\n\nQuestion:")[0].split(" ")
+        return [" ".join(words[i : i + 8]) + " " for i in range(0, len(words), 8)]
 
 
 @pytest.fixture
@@ -79,7 +86,7 @@ def fake_llm() -> Iterator[FakeLLM]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for token in fake.tokens:
+            for token in fake.reply(body):
                 chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
                 try:
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -3,44 +3,15 @@ import json
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from chat.models import Citation, Conversation, Message
 from ragsite.asgi import application
+from tests.sockets import ask, connect, session_headers
 
 LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per year."
 PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR. Managers get 25 days of annual leave."
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[bytes, bytes]]:
-    client = Client()
-    client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    return [(b"cookie", cookie), (b"origin", origin)]
-
-
-async def connect(user, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
-    from asgiref.sync import sync_to_async
-
-    headers = await sync_to_async(session_headers)(user, origin)
-    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
-    await communicator.send_to(
-        text_data=json.dumps({"type": "question", "text": text, "conversation_id": conversation_id})
-    )
-    events = []
-    while True:
-        event = json.loads(await communicator.receive_from(timeout=30))
-        events.append(event)
-        if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
-            return events
 
 
 async def test_anonymous_connection_is_refused():

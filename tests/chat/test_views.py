@@ -128,3 +128,44 @@ def test_changes_need_the_csrf_token(people, answered):
     strict.force_login(people.alice)
     assert strict.post(reverse("chat:delete", args=[answered.pk])).status_code == 403
     assert Conversation.objects.filter(pk=answered.pk).exists()
+
+
+def test_export_is_markdown_with_sources_and_follows_current_rights(client, people, answered):
+    client.force_login(people.alice)
+    response = client.get(reverse("chat:export", args=[answered.pk]))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/markdown")
+    assert f'filename="conversation-{answered.pk}.md"' in response["Content-Disposition"]
+    text = response.content.decode()
+    assert text.startswith("# Pay for C3\n")
+    assert "## What does C3 earn?\n\n46,000 to 58,000 EUR [1]." in text
+    assert "- [1] Pay > Salary bands: “Grade C3 earns 46,000 to 58,000 EUR.”" in text
+
+    people.alice.groups.remove(people.managers)
+    text = client.get(reverse("chat:export", args=[answered.pk])).content.decode()
+    assert "- [1] Source no longer available" in text and "Grade C3 earns" not in text
+
+
+def test_guessed_ids_of_other_peoples_objects_look_exactly_like_missing_ones(client, people, answered):
+    """Enumeration: bob learns nothing from alice's ids; every route answers as for an id that never existed."""
+    from knowledge.models import Document
+
+    message = answered.messages.get()
+    document = Document.objects.get()
+    missing = 10_000_000
+    routes = [
+        ("get", "chat:conversation", answered.pk, {}),
+        ("get", "chat:export", answered.pk, {}),
+        ("post", "chat:rename", answered.pk, {"title": "mine now"}),
+        ("post", "chat:delete", answered.pk, {}),
+        ("post", "chat:feedback", message.pk, {"rating": "down"}),
+        ("get", "document", document.pk, {}),
+    ]
+    client.force_login(people.bob)
+    for method, name, pk, data in routes:
+        theirs = getattr(client, method)(reverse(name, args=[pk]), data)
+        absent = getattr(client, method)(reverse(name, args=[missing]), data)
+        assert theirs.status_code == absent.status_code == 404, name
+        assert theirs.content == absent.content, name
+    answered.refresh_from_db()
+    message.refresh_from_db()
+    assert answered.title == "Pay for C3" and message.feedback == ""

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge.records import RecordsError, records_import
@@ -14,7 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument("--kind", default="Leave balance", help="what the records are (their title)")
-        parser.add_argument("--hr-group", default="hr", help="the group that may read every record")
+        parser.add_argument(
+            "--hr-group", default=settings.HR_GROUP, help="the group that may read every record (default: HR_GROUP)"
+        )
 
     def handle(self, *args, path: Path, kind: str, hr_group: str, **options) -> None:
         if not path.is_file():

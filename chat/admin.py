@@ -1,0 +1,43 @@
+from django.contrib import admin
+
+from chat.audit import can_read_audit
+from chat.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only, and only for HR staff: nobody edits or deletes the record of what was asked."""
+
+    list_display = ["created_at", "username", "question", "status", "cited"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["username", "question", "standalone_question"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "username",
+        "question",
+        "standalone_question",
+        "status",
+        "prompt_documents",
+        "cited_documents",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Cited documents")
+    def cited(self, entry: AuditEntry) -> str:
+        return ", ".join(d["title"] for d in entry.cited_documents) or "—"
+
+    def has_module_permission(self, request) -> bool:
+        return can_read_audit(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read_audit(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,37 @@
+"""Talking to the chat websocket in tests, as the browser does: session cookie and origin."""
+
+import json
+
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from ragsite.asgi import application
+
+
+def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return [(b"cookie", cookie), (b"origin", origin)]
+
+
+async def connect(user, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)(user, origin)
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
+    await communicator.send_to(
+        text_data=json.dumps({"type": "question", "text": text, "conversation_id": conversation_id})
+    )
+    events = []
+    while True:
+        event = json.loads(await communicator.receive_from(timeout=30))
+        events.append(event)
+        if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
+            return events

@@ -1,8 +1,10 @@
 import asyncio
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat import protocol
 from chat.answering import answer_events, warm_up
@@ -10,13 +12,18 @@ from chat.generation import get_backend
 from chat.protocol import ProtocolError, Question, Stop
 from chat.ratelimit import frame_allowed
 
+logger = logging.getLogger(__name__)
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """Thin edge: parse a frame, run one answer in a task, forward its events.
 
     The answer runs in its own task because Channels handles one frame at a time; a
-    "stop" frame or a disconnect cancels it.
+    "stop" frame or a disconnect cancels it. It does not join the channel layer: nothing is
+    sent to it from elsewhere, and an answer then needs no Redis.
     """
+
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -66,6 +73,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not self.closed:
                 await self.send_event(protocol.event("answer.end", status="stopped"))
             raise
+        except Exception as exc:  # the socket must never wait for an answer that died
+            logger.exception("Answer failed")
+            reason = "The database is unavailable" if isinstance(exc, DatabaseError) else "Something went wrong"
+            await self.send_event(protocol.error_event(f"{reason}; the answer was not finished. Ask again."))
+            await self.send_event(protocol.event("answer.end", status="failed"))
 
     async def send_event(self, item: dict) -> None:
         await self.send(text_data=json.dumps(item))

@@ -1,13 +1,18 @@
 """Creating documents and scheduling their ingestion after the transaction commits."""
 
 import hashlib
+import logging
 from pathlib import PurePath
 
 from django.contrib.auth.models import Group
 from django.core.files.base import File
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from knowledge.models import Document
+
+logger = logging.getLogger(__name__)
+WAITING_FOR_QUEUE = "Waiting for the task queue (Redis) to come back; ingestion starts then."
 
 
 def title_from_filename(name: str) -> str:
@@ -17,10 +22,34 @@ def title_from_filename(name: str) -> str:
 
 def document_schedule_ingest(*, document_id: int, force: bool = False) -> None:
     """Queue ingestion once the row (and its file) is committed, so the worker can see it."""
-    from knowledge.tasks import ingest_document
 
     Document.objects.filter(pk=document_id).update(status=Document.Status.QUEUED, error="")
-    transaction.on_commit(lambda: ingest_document.delay(document_id, force=force))
+    transaction.on_commit(lambda: _enqueue(document_id, force))
+
+
+def _enqueue(document_id: int, force: bool) -> bool:
+    """With the broker away the upload still succeeds; the document waits, marked, for `documents_requeue_waiting`."""
+    from knowledge.tasks import ingest_document
+
+    try:
+        ingest_document.delay(document_id, force=force)
+    except BrokerUnavailable:
+        logger.warning("Task queue unreachable; document %s waits", document_id)
+        Document.objects.filter(pk=document_id, status=Document.Status.QUEUED).update(error=WAITING_FOR_QUEUE)
+        return False
+    return True
+
+
+def documents_requeue_waiting() -> int:
+    """Queue the documents whose upload found the broker away; the worker calls this while it runs."""
+    waiting = Document.objects.filter(status=Document.Status.QUEUED, error=WAITING_FOR_QUEUE)
+    queued = 0
+    for document_id in waiting.values_list("pk", flat=True):
+        if not _enqueue(document_id, force=False):
+            break
+        Document.objects.filter(pk=document_id, error=WAITING_FOR_QUEUE).update(error="")
+        queued += 1
+    return queued
 
 
 def document_delete(*, document_id: int) -> None:

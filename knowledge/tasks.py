@@ -1,8 +1,17 @@
-from celery import shared_task
-from django.db import InterfaceError, OperationalError
+import logging
+import threading
+import time
 
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from knowledge.documents import documents_requeue_waiting
 from knowledge.ingestion import document_fail_unexpectedly, document_ingest
 from knowledge.reembedding import chunks_reembed
+
+logger = logging.getLogger(__name__)
 
 # Only a database outage is worth retrying; a bad file or a bug is not.
 RETRY_ON_DATABASE_OUTAGE = {
@@ -27,3 +36,21 @@ def ingest_document(document_id: int, force: bool = False) -> None:
 @shared_task(**RETRY_ON_DATABASE_OUTAGE)
 def reembed_chunks(chunk_ids: list[int]) -> None:
     chunks_reembed(chunk_ids=chunk_ids)
+
+
+@worker_ready.connect
+def _requeue_waiting_documents_while_running(**kwargs) -> None:
+    """Uploads made while Redis was away are queued when the worker starts and every QUEUE_SWEEP_S."""
+
+    def sweep() -> None:
+        while True:
+            try:
+                if queued := documents_requeue_waiting():
+                    logger.info("Queued %d document(s) that waited for the task queue", queued)
+            except Exception:  # noqa: BLE001 - the database may be away too; try again next round
+                logger.warning("Could not look for waiting documents", exc_info=True)
+            finally:
+                close_old_connections()
+            time.sleep(settings.QUEUE_SWEEP_S)
+
+    threading.Thread(target=sweep, name="requeue-waiting-documents", daemon=True).start()

@@ -99,6 +99,8 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# How often a worker looks for uploads that found the task queue away (and queues them).
+QUEUE_SWEEP_S = float(os.environ.get("QUEUE_SWEEP_S", "30"))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

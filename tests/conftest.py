@@ -59,7 +59,8 @@ class FakeLLM:
 
     tokens: list[str] = field(default_factory=lambda: ["You get ", "25 days ", "of annual leave ", "[1]", "."])
     status: int = 200
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # after each token
+    hang_s: float = 0.0  # before answering at all
     requests: list[dict] = field(default_factory=list)
     url: str = ""
     echo: bool = False  # repeat the sources of the prompt back: the worst case for a leak
@@ -79,6 +80,7 @@ def fake_llm() -> Iterator[FakeLLM]:
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             fake.requests.append(body)
+            time.sleep(fake.hang_s)
             if fake.status != 200:
                 self.send_response(fake.status)
                 self.end_headers()

@@ -228,3 +228,32 @@ async def test_answer_end_carries_the_support_check_and_citations_their_highligh
     stored = await Citation.objects.aget(message=message)
     assert stored.highlights == citation["highlights"]
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("where", ["before the first token", "in the middle of the answer"])
+async def test_a_hanging_model_server_ends_in_a_clear_error_and_the_socket_keeps_working(
+    people, ingest, llm_settings, settings, where
+):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ingest)("leave.md", LEAVE)
+    settings.LLM_TIMEOUT_S = 0.5
+    from chat.generation import get_backend
+
+    get_backend.cache_clear()
+    if where == "before the first token":
+        llm_settings.hang_s = 5
+    else:
+        llm_settings.delay_s = 5
+    communicator = await connect(people.bob)
+    events = await ask(communicator, "How many days of annual leave do I get?")
+    errors = [e["message"] for e in events if e["type"] == "error"]
+    assert errors == ["The language model server did not answer in time; try again."]
+    assert events[-1]["type"] == "answer.end" and events[-1]["status"] == "failed"
+    message = await Message.objects.aget(pk=events[0]["message_id"])
+    assert message.status == Message.Status.FAILED and "did not answer in time" in message.error
+
+    llm_settings.hang_s = llm_settings.delay_s = 0
+    again = await ask(communicator, "How many days of annual leave do I get?")
+    assert again[-1]["status"] == "complete", "the same socket answers the next question"
+    await communicator.disconnect()

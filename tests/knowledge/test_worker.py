@@ -34,13 +34,15 @@ def start_worker():
         CELERY_VISIBILITY_TIMEOUT="3",
         CELERY_RESTORE_INTERVAL="1",
         MAX_UNPACKED_BYTES="10000000",
+        QUEUE_SWEEP_S="1",
     )
 
-    def start() -> subprocess.Popen:
+    def start(log=None) -> subprocess.Popen:
+        """`log`: an open file that receives the worker's INFO log (which tasks it ran)."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "--loglevel", "WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo",
+             "--loglevel", "INFO" if log else "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         processes.append(process)
         return process
@@ -110,3 +112,45 @@ def test_worker_killed_mid_document_leaves_one_consistent_set_after_restart(star
     assert document.status == Document.Status.READY, document.error
     ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
     assert sorted(ordinals) == list(range(document.chunks_total))
+
+
+def test_two_workers_share_the_queue_and_each_document_gets_one_set_of_chunks(start_worker, tmp_path):
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+    for log in logs:
+        start_worker(log)
+    documents = [
+        upload(
+            f"policy-{i}.md",
+            "\n\n".join(f"# Part {p}\n\nPolicy {i} rule {p} applies. " * 30 for p in range(8)).encode(),
+        )
+        for i in range(6)
+    ]
+    for document in documents:
+        document = finished(document.pk)
+        assert document.status == Document.Status.READY, document.error
+        ordinals = sorted(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
+        assert ordinals == list(range(document.chunks_total))
+    for log in logs:
+        log.close()
+    ran = [(tmp_path / f"worker{i}.log").read_text().count("succeeded in") for i in range(2)]
+    assert sum(ran) == len(documents) and min(ran) >= 1, f"both workers took documents: {ran}"
+
+
+def test_an_upload_while_redis_is_away_waits_and_is_ingested_when_it_is_back(start_worker):
+    from ragsite.embedded import start_redis
+    from tests.services import _state
+
+    celery_app.conf.task_always_eager = False
+    redis = _state["redis"]
+    redis.stop()
+    try:
+        document = upload("travel.md", b"# Travel\n\nTrains under 5 hours.")  # no exception: the upload is kept
+        waiting = Document.objects.get(pk=document.pk)
+        assert waiting.status == Document.Status.QUEUED and "Waiting for the task queue" in waiting.error
+    finally:
+        _state["redis"] = start_redis(redis.socket_path.parent)  # the same socket, as after a Redis restart
+    worker = start_worker()
+    document = finished(document.pk)
+    assert document.status == Document.Status.READY and document.error == ""
+    assert document.chunks.count() == 1
+    assert worker.poll() is None

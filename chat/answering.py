@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -25,13 +26,20 @@ from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
 from knowledge.retrieval import Passage
 
+# Searches (on the way to the first token) run beside each other, off the one thread Django's
+# ORM calls share; the checks after an answer take one thread, so under load they cannot
+# crowd out the searches of the people still waiting for their first token.
+_SEARCHES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="search")
+_CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="support-check")
+_search = database_sync_to_async(retrieval.search, thread_sensitive=False, executor=_SEARCHES)
+
 
 async def answer_events(
     *, user, question: str, conversation_id: int | None, backend: Backend
 ) -> AsyncIterator[dict[str, Any]]:
     conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     searched = standalone_question(question, previous)
-    passages = await database_sync_to_async(retrieval.search)(user, searched, k=settings.RETRIEVAL_TOP_K)
+    passages = await _search(user, searched, k=settings.RETRIEVAL_TOP_K)
     passages = prompting.fit_passages(
         searched,
         [p for p in passages if relevant_enough(p, searched)],
@@ -80,7 +88,7 @@ async def answer_events(
             user, message, passages, resolve_citations(answer, passages), Message.Status.STOPPED, ""
         )
         raise
-    resolved, support = await asyncio.to_thread(_resolve_and_check, answer, passages)
+    resolved, support = await asyncio.get_running_loop().run_in_executor(_CHECKS, _resolve_and_check, answer, passages)
     citations = await database_sync_to_async(_finish)(
         user, message, passages, resolved, Message.Status.COMPLETE, "", support
     )

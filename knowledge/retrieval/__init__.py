@@ -63,7 +63,7 @@ def search(user, query: str, *, k: int, options: SearchOptions | None = None) ->
     scope = scope_of(readable_documents(user))
     if not scope.document_ids:
         return []
-    vector = embedding.encode([query])[0]
+    vector = embedding.encode_together([query])[0]
     return search_prepared(scope, query, vector, k=k, options=options)
 
 

@@ -22,7 +22,6 @@ def title_from_filename(name: str) -> str:
 
 def document_schedule_ingest(*, document_id: int, force: bool = False) -> None:
     """Queue ingestion once the row (and its file) is committed, so the worker can see it."""
-
     Document.objects.filter(pk=document_id).update(status=Document.Status.QUEUED, error="")
     transaction.on_commit(lambda: _enqueue(document_id, force))
 

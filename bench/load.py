@@ -10,6 +10,8 @@ sessions connect at once as different users and each asks `--questions` question
 Time to first token runs from sending the question to the first `answer.delta`; the
 model's first token is sent at once, so its streaming time is excluded. An error is an
 error frame, a refused or dropped connection, or an answer not finished within 60 s.
+By default every session starts at once (the harshest case); `--stagger S` spreads the
+starts over S seconds, as people arriving over a few seconds would.
 The last line is `sessions=<N> errors=<e> ttft_p95_s=<x>` for the largest level.
 """
 
@@ -114,14 +116,18 @@ def prepare(sessions: int) -> list[str]:
 class Level:
     sessions: int
     ttfts: list[float] = field(default_factory=list)
+    by_turn: dict[int, list[float]] = field(default_factory=dict)  # first, second, ... question of a session
     errors: list[str] = field(default_factory=list)
     answers: int = 0
     wall_s: float = 0.0
 
 
-async def session(url: str, origin: str, key: str, index: int, questions: int, level: Level) -> None:
+async def session(
+    url: str, origin: str, key: str, index: int, questions: int, level: Level, start_after_s: float = 0.0
+) -> None:
     import websockets
 
+    await asyncio.sleep(start_after_s)
     try:
         async with websockets.connect(
             url, additional_headers={"Cookie": f"sessionid={key}", "Origin": origin}, open_timeout=30
@@ -142,15 +148,20 @@ async def session(url: str, origin: str, key: str, index: int, questions: int, l
                             break
                 if first is not None:
                     level.ttfts.append(first)
+                    level.by_turn.setdefault(number + 1, []).append(first)
                 level.answers += 1
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         level.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-async def run_level(url: str, origin: str, keys: list[str], sessions: int, questions: int) -> Level:
+async def run_level(
+    url: str, origin: str, keys: list[str], sessions: int, questions: int, stagger_s: float = 0.0
+) -> Level:
     level = Level(sessions)
     started = time.perf_counter()
-    await asyncio.gather(*(session(url, origin, keys[i], i, questions, level) for i in range(sessions)))
+    await asyncio.gather(
+        *(session(url, origin, keys[i], i, questions, level, stagger_s * i / sessions) for i in range(sessions))
+    )
     level.wall_s = time.perf_counter() - started
     return level
 
@@ -168,6 +179,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3, help="questions per session")
     parser.add_argument("--tokens", type=int, default=20, help="tokens per answer from the model server")
     parser.add_argument("--rate", type=float, default=20.0, help="tokens per second from the model server")
+    parser.add_argument(
+        "--stagger", type=float, default=0.0, help="spread the sessions' starts evenly over this many seconds"
+    )
     args = parser.parse_args()
     levels = [args.sessions] if args.sessions else [10, 50, 200]
 
@@ -201,9 +215,12 @@ def main() -> None:
             wait_for_port(llm_port, llm)
             url, origin = f"ws://127.0.0.1:{port}/ws/chat/", f"http://127.0.0.1:{port}"
             asyncio.run(run_level(url, origin, keys, 1, 1))  # models loaded, caches warm
-            print(f"model server: {args.tokens} tokens at {args.rate:g}/s; {args.questions} questions per session")
+            print(
+                f"model server: {args.tokens} tokens at {args.rate:g}/s; {args.questions} questions per session; "
+                f"sessions start over {args.stagger:g} s"
+            )
             for sessions in levels:
-                level = asyncio.run(run_level(url, origin, keys, sessions, args.questions))
+                level = asyncio.run(run_level(url, origin, keys, sessions, args.questions, args.stagger))
                 print(
                     f"sessions={sessions:4d} answers={level.answers:4d} errors={len(level.errors)} "
                     f"ttft_p50_s={statistics.median(level.ttfts) if level.ttfts else float('nan'):.3f} "
@@ -211,6 +228,8 @@ def main() -> None:
                     f"messages_per_s={level.answers / level.wall_s:.1f} wall_s={level.wall_s:.1f}",
                     flush=True,
                 )
+                turns = " ".join(f"q{n}={percentile(v, 0.95):.3f}" for n, v in sorted(level.by_turn.items()))
+                print(f"  ttft_p95_s by question of the session: {turns}")
                 for error in sorted(set(level.errors))[:5]:
                     print(f"  error: {error}")
         finally:

@@ -29,15 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from scratch import ROOT, scratch_django
+from ttft import QUESTIONS
 
-QUESTIONS = [
-    "How many days of annual leave do I get?",
-    "Can I travel first class by train?",
-    "What is the hotel limit in Paris?",
-    "How long is partner leave?",
-    "How many days can I work from abroad?",
-    "When do I need a doctor's note for sick leave?",
-]
 ANSWER_TIMEOUT_S = 60
 
 

@@ -4,10 +4,12 @@ The consumer only forwards these events; a test can drive this function directly
 """
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -15,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chat import prompting
+from chat import notes, prompting
 from chat.audit import audit_record
 from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
 from chat.followup import standalone_question
@@ -24,27 +26,31 @@ from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
 from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
-from knowledge.retrieval import Passage
+from knowledge.retrieval import Passage, SearchOptions
 
 # Searches (on the way to the first token) run beside each other, off the one thread Django's
 # ORM calls share; the checks after an answer take one thread, so under load they cannot
 # crowd out the searches of the people still waiting for their first token.
 _SEARCHES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="search")
 _CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="support-check")
-_search = database_sync_to_async(retrieval.search, thread_sensitive=False, executor=_SEARCHES)
 
 
 async def answer_events(
-    *, user, question: str, conversation_id: int | None, backend: Backend
+    *,
+    user,
+    question: str,
+    conversation_id: int | None,
+    backend: Backend,
+    today: date | None = None,
+    options: SearchOptions | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
+    """`today` and `options` are for evaluation: which day it is, and search without versions."""
     conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     searched = standalone_question(question, previous)
-    passages = await _search(user, searched, k=settings.RETRIEVAL_TOP_K)
+    today = today or timezone.localdate()
+    passages, disagreements = await _find_passages(user, searched, today=today, options=options)
     passages = prompting.fit_passages(
-        searched,
-        [p for p in passages if relevant_enough(p, searched)],
-        context_tokens=backend.context_tokens,
-        answer_tokens=settings.LLM_MAX_TOKENS,
+        searched, passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
     )
     message = await Message.objects.acreate(
         conversation=conversation,
@@ -88,7 +94,13 @@ async def answer_events(
             user, message, passages, resolve_citations(answer, passages), Message.Status.STOPPED, ""
         )
         raise
+    if note := notes.disagreement_note(disagreements, passages):
+        answer += note
+        yield event("answer.delta", text=note)
     resolved, support = await asyncio.get_running_loop().run_in_executor(_CHECKS, _resolve_and_check, answer, passages)
+    if note := notes.dates_note(resolved.cited.values()):
+        resolved = dataclasses.replace(resolved, text=resolved.text + note)
+        yield event("answer.delta", text=note)
     citations = await database_sync_to_async(_finish)(
         user, message, passages, resolved, Message.Status.COMPLETE, "", support
     )
@@ -102,6 +114,14 @@ async def answer_events(
     )
 
 
+def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None):
+    """Relevant passages, with those that contradict them beside them, found in one trip to a search thread."""
+    passages = retrieval.search(user, searched, k=settings.RETRIEVAL_TOP_K, options=options, today=today)
+    relevant = [p for p in passages if relevant_enough(p, searched)]
+    return retrieval.with_disagreements(user, searched, relevant, today=today, options=options)
+
+
+_find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
 
 
@@ -192,4 +212,6 @@ def citation_payload(marker: int, passage: Passage, highlights: list[tuple[int, 
         "text": passage.text,
         "highlights": [list(span) for span in highlights],
         "url": passage_url(passage.document_id, passage.chunk_id),
+        "version": passage.version,
+        "version_state": passage.version_state,
     }

@@ -8,9 +8,11 @@ import json
 from dataclasses import dataclass, field
 
 from django.http import Http404
+from django.utils import timezone
 
 from chat.citations import passage_url, section_of
 from chat.models import Conversation, Message
+from knowledge import versions
 from knowledge.access import readable_documents
 
 
@@ -24,6 +26,8 @@ class ShownCitation:
     available: bool
     url: str = ""
     highlights: list = field(default_factory=list)
+    version: str = ""  # how the cited version stands today: a rule superseded since is labelled so
+    version_state: str = ""
 
     @property
     def highlights_json(self) -> str:
@@ -61,6 +65,7 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
     messages = list(Message.objects.filter(conversation=conversation).prefetch_related("citations"))
     cited_ids = {c.document_id for m in messages for c in m.citations.all() if c.document_id}
     readable = set(readable_documents(user).filter(pk__in=cited_ids).values_list("pk", flat=True))
+    notes = versions.describe(readable, timezone.localdate())
     return [
         ShownMessage(
             id=m.pk,
@@ -70,14 +75,15 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
             answer=m.answer,
             status=m.status,
             support=m.support,
-            citations=[_shown(c, readable) for c in m.citations.all()],
+            citations=[_shown(c, notes) for c in m.citations.all()],
         )
         for m in messages
     ]
 
 
-def _shown(citation, readable: set[int]) -> ShownCitation:
-    available = citation.document_id in readable
+def _shown(citation, notes: dict[int, versions.VersionNote]) -> ShownCitation:
+    """`notes` has an entry for every cited document the user may still read."""
+    available = citation.document_id in notes
     if available:
         title = citation.document_title
     elif citation.document_id is None:
@@ -93,4 +99,6 @@ def _shown(citation, readable: set[int]) -> ShownCitation:
         available=available,
         url=passage_url(citation.document_id, citation.chunk_id) if available else "",
         highlights=citation.highlights if available else [],
+        version=notes[citation.document_id].label if available else "",
+        version_state=notes[citation.document_id].state if available else "",
     )

@@ -8,8 +8,10 @@ import dataclasses
 
 from chat.citations import section_of, sentence_spans
 from knowledge.retrieval import Passage
+from knowledge.versions import mid_sentence
 
-PROMPT_VERSION = "sources-v4"  # v3: stop sequences, passages trimmed; v4: sources are not instructions
+# v3: stop sequences, passages trimmed; v4: sources are not instructions; v5: each source says when it is in force
+PROMPT_VERSION = "sources-v5"
 
 SYSTEM_PROMPT = (
     "You answer employees' questions about the company handbook. Use only the numbered sources. "
@@ -37,7 +39,8 @@ def source_label(passage: Passage) -> str:
         parts.append(section)
     if passage.page:
         parts.append(f"page {passage.page}")
-    return " > ".join(parts)
+    label = " > ".join(parts)
+    return f"{label} ({mid_sentence(passage.version)})" if passage.version else label
 
 
 TRIM_MARK = " […]"

@@ -3,17 +3,26 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
+from knowledge import versions
 from knowledge.access import readable_documents
-from knowledge.documents import document_delete, document_schedule_ingest, find_identical, title_from_filename
-from knowledge.models import ApiToken, Document
+from knowledge.dating import format_day
+from knowledge.documents import (
+    document_delete,
+    document_schedule_conflict_check,
+    document_schedule_ingest,
+    find_identical,
+    title_from_filename,
+)
+from knowledge.models import ApiToken, Conflict, Document
 from knowledge.parsing import SUPPORTED_DESCRIPTION
 
 
 class DocumentForm(forms.ModelForm):
     class Meta:
         model = Document
-        fields = ["title", "file", "visibility", "groups", "readers"]
+        fields = ["title", "file", "visibility", "groups", "readers", "supersedes", "effective_from", "effective_until"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,17 +49,41 @@ class DocumentForm(forms.ModelForm):
         restricted = cleaned.get("visibility") == Document.Visibility.GROUPS
         if restricted and not cleaned.get("groups") and not cleaned.get("readers"):
             self.add_error("groups", "Choose at least one group or person, or make the document visible to everyone.")
+        starts, until = cleaned.get("effective_from"), cleaned.get("effective_until")
+        if starts and until and until < starts:
+            self.add_error("effective_until", "The last day in force cannot be before the first.")
+        older = cleaned.get("supersedes")
+        if older is not None and versions.would_cycle(self.instance, older):
+            self.add_error("supersedes", "That document is this one or a newer version of it.")
         return cleaned
 
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     form = DocumentForm
-    list_display = ["title", "status_with_progress", "chunk_count", "page_count", "visibility", "error", "ingested_at"]
+    list_display = [
+        "title",
+        "status_with_progress",
+        "chunk_count",
+        "page_count",
+        "visibility",
+        "version_today",
+        "error",
+        "ingested_at",
+    ]
     list_filter = ["status", "visibility", "groups"]
     search_fields = ["title", "original_name"]
-    readonly_fields = ["status", "error", "checksum", "page_count", "ingested_at", "original_name"]
-    actions = ["reingest"]
+    readonly_fields = [
+        "status",
+        "error",
+        "checksum",
+        "page_count",
+        "ingested_at",
+        "original_name",
+        "detected_effective_from",
+        "detected_effective_until",
+    ]
+    actions = ["reingest", "confirm_detected_dates"]
 
     class Media:
         js = ["knowledge/refresh_while_processing.js"]
@@ -61,6 +94,27 @@ class DocumentAdmin(admin.ModelAdmin):
         """Staff see only what they may read: an HR record stays with HR staff."""
         readable = readable_documents(request.user).values("pk")
         return super().get_queryset(request).filter(pk__in=readable).annotate(_chunk_count=Count("chunks"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        older = form.base_fields["supersedes"]
+        older.queryset = readable_documents(request.user).exclude(pk=getattr(obj, "pk", None))
+        detected = obj and obj.detected_effective_from
+        if detected and not obj.effective_from:
+            form.base_fields["effective_from"].help_text += (
+                f" The text says {format_day(detected)}: use the action “Confirm detected effective dates” "
+                "or type it here."
+            )
+        return form
+
+    @admin.display(description="version today")
+    def version_today(self, obj: Document) -> str:
+        note = versions.describe([obj.pk], timezone.localdate()).get(obj.pk, versions.UNDATED)
+        if note.label:
+            return note.label
+        if obj.detected_effective_from and not obj.effective_from:
+            return f"Text says in force from {format_day(obj.detected_effective_from)} (not confirmed)"
+        return "—"
 
     @admin.display(description="status", ordering="status")
     def status_with_progress(self, obj: Document) -> str:
@@ -74,6 +128,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Document, form, change: bool) -> None:
         file_changed = "file" in form.changed_data
+        dates_changed = change and {"supersedes", "effective_from", "effective_until"} & set(form.changed_data)
         if file_changed:
             obj.original_name = obj.file.name.rsplit("/", 1)[-1]
         if not obj.title:
@@ -83,6 +138,26 @@ class DocumentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if file_changed:
             document_schedule_ingest(document_id=obj.pk)
+        elif dates_changed:
+            older = {obj.supersedes_id, form.initial.get("supersedes")}
+            document_schedule_conflict_check(document_ids=[obj.pk, *(pk for pk in older if pk)])
+
+    @admin.action(description="Confirm detected effective dates")
+    def confirm_detected_dates(self, request, queryset) -> None:
+        confirmed = list(
+            queryset.filter(effective_from__isnull=True, detected_effective_from__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        count = versions.confirm_detected(Document.objects.filter(pk__in=confirmed))
+        document_schedule_conflict_check(document_ids=confirmed)
+        skipped = queryset.count() - count
+        self.message_user(
+            request,
+            f"Confirmed the dates found in {count} document(s)"
+            + (f"; {skipped} had dates already or none were found." if skipped else "."),
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Re-ingest selected documents")
     def reingest(self, request, queryset) -> None:
@@ -108,3 +183,48 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(Conflict)
+class ConflictAdmin(admin.ModelAdmin):
+    """Found at ingestion; resolved by fixing the documents (or their dates), or dismissed when intended."""
+
+    list_display = [
+        "figures",
+        "document",
+        "sentence",
+        "other_document",
+        "other_sentence",
+        "detected_at",
+        "dismissed_at",
+    ]
+    list_filter = [("dismissed_at", admin.EmptyFieldListFilter)]
+    readonly_fields = [f.name for f in Conflict._meta.fields]
+    actions = ["dismiss", "reopen"]
+
+    def get_queryset(self, request):
+        """Only conflicts between two documents this member of staff may read."""
+        readable = readable_documents(request.user).values("pk")
+        return super().get_queryset(request).filter(document__in=readable, other_document__in=readable)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_dismiss_permission(self, request) -> bool:
+        """Whoever may edit documents may decide that two of them do not really conflict."""
+        return request.user.has_perm("knowledge.change_document")
+
+    @admin.action(description="Dismiss: the documents are right as they are", permissions=["dismiss"])
+    def dismiss(self, request, queryset) -> None:
+        count = queryset.filter(dismissed_at=None).update(dismissed_at=timezone.now(), dismissed_by=request.user)
+        self.message_user(
+            request, f"Dismissed {count} conflict(s); answers no longer point them out.", messages.SUCCESS
+        )
+
+    @admin.action(description="Reopen", permissions=["dismiss"])
+    def reopen(self, request, queryset) -> None:
+        count = queryset.exclude(dismissed_at=None).update(dismissed_at=None, dismissed_by=None)
+        self.message_user(request, f"Reopened {count} conflict(s).", messages.SUCCESS)

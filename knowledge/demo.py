@@ -1,7 +1,7 @@
 """The demo company: three people in different groups and the handbook in demo/handbook/.
 
 Idempotent: a second run creates nothing new. Files under a folder named after a group
-are visible only to that group.
+are visible only to that group; demo/handbook/versions.toml links the policy versions.
 """
 
 from dataclasses import dataclass
@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group
 from django.core.files import File
 
 from knowledge.documents import document_create
+from knowledge.folders import folder_files
+from knowledge.manifest import manifest_apply, manifest_read
 from knowledge.models import Document
 from knowledge.records import records_import
 
@@ -38,23 +40,26 @@ DEMO_USERS = (
 
 def demo_seed(handbook_dir: Path = HANDBOOK_DIR) -> list[Document]:
     users = _ensure_users()
-    created = []
-    for path in sorted(handbook_dir.rglob("*")):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        if Document.objects.filter(original_name=path.name).exists():
+    versions = manifest_read(handbook_dir)
+    created, documents = [], {}
+    for path in folder_files(handbook_dir):
+        relative = path.relative_to(handbook_dir).as_posix()
+        existing = Document.objects.filter(original_name=path.name).first()
+        if existing is not None:
+            documents[relative] = existing
             continue
         group_name = RESTRICTED_FOLDERS.get(path.parent.name)
         with path.open("rb") as handle:
-            created.append(
-                document_create(
-                    file=File(handle, name=path.name),
-                    title=_title(path),
-                    visibility=Document.Visibility.GROUPS if group_name else Document.Visibility.EVERYONE,
-                    groups=[Group.objects.get(name=group_name)] if group_name else None,
-                    uploaded_by=users["admin"],
-                )
+            documents[relative] = document_create(
+                file=File(handle, name=path.name),
+                title=_title(path),
+                visibility=Document.Visibility.GROUPS if group_name else Document.Visibility.EVERYONE,
+                groups=[Group.objects.get(name=group_name)] if group_name else None,
+                uploaded_by=users["admin"],
+                source_path=relative,
             )
+        created.append(documents[relative])
+    manifest_apply(versions, documents)
     if not Document.objects.filter(source_path__startswith="records/").exists():
         records_import(LEAVE_BALANCES.read_bytes(), kind="Leave balance", schedule=True)
     return created

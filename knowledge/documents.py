@@ -39,6 +39,23 @@ def _enqueue(document_id: int, force: bool) -> bool:
     return True
 
 
+def document_schedule_conflict_check(*, document_ids: list[int]) -> None:
+    """After dates or versions change, which documents are in force together changes too."""
+    from knowledge.tasks import detect_conflicts
+
+    def enqueue() -> None:
+        for document_id in document_ids:
+            try:
+                detect_conflicts.delay(document_id)
+            except BrokerUnavailable:
+                logger.warning(
+                    "Task queue unreachable; conflicts of document %s are checked at its next ingestion", document_id
+                )
+                return
+
+    transaction.on_commit(enqueue)
+
+
 def documents_requeue_waiting() -> int:
     """Queue the documents whose upload found the broker away; the worker calls this while it runs."""
     waiting = Document.objects.filter(status=Document.Status.QUEUED, error=WAITING_FOR_QUEUE)

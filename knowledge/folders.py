@@ -7,8 +7,10 @@ from pathlib import Path
 from django.contrib.auth.models import Group
 from django.core.files import File
 
+from knowledge.conflicts import conflicts_detect
 from knowledge.documents import document_create, title_from_filename
 from knowledge.ingestion import documents_ingest
+from knowledge.manifest import MANIFEST_NAME, manifest_apply, manifest_read
 from knowledge.models import Document
 
 
@@ -20,8 +22,11 @@ class FolderReport:
 
 
 def folder_files(root: Path) -> Iterator[Path]:
+    """Every document file; the versions manifest at the top is not one."""
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
+        if relative.as_posix() == MANIFEST_NAME:
+            continue
         if path.is_file() and not any(part.startswith(".") for part in relative.parts):
             yield path
 
@@ -35,11 +40,17 @@ def folder_ingest(
     """Ingests in this process (the caller shows progress); a file ingested before from the same path is updated.
 
     Runs in several threads with their own database connections, so the rows it creates
-    are committed as it goes.
+    are committed as it goes. A `versions.toml` in the folder links versions and sets their
+    dates (`knowledge.manifest`); it is checked before anything is uploaded. Conflicts are
+    looked for once every file is stored, so files of one folder are compared with each other.
     """
-    documents = {str(path.relative_to(root)): _upsert(root, path, groups) for path in folder_files(root)}
+    versions = manifest_read(root)
+    documents = {path.relative_to(root).as_posix(): _upsert(root, path, groups) for path in folder_files(root)}
+    manifest_apply(versions, documents)
     checksums_before = {document.pk: document.checksum for document in documents.values()}
     documents_ingest(document_ids=[d.pk for d in documents.values()], on_done=lambda document_id: on_file())
+    for document in documents.values():
+        conflicts_detect(document_id=document.pk)
     report = FolderReport()
     for relative, document in documents.items():
         document.refresh_from_db()

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from knowledge import embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
+from knowledge.dating import effective_dates
 from knowledge.documents import content_checksum
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Conflict, Document
 from knowledge.parsing import UnreadableDocument, parse_document
 
 logger = logging.getLogger(__name__)
@@ -36,11 +38,14 @@ class _Prepared:
     page_count: int | None
 
 
-def document_ingest(*, document_id: int, force: bool = False) -> None:
+def document_ingest(*, document_id: int, force: bool = False) -> bool:
+    """True when the document got new chunks."""
     prepared = _prepare(document_id, force=force)
-    if prepared is not None:
-        vectors = _embed_with_progress(prepared)
-        _replace_chunks(prepared, vectors)
+    if prepared is None:
+        return False
+    vectors = _embed_with_progress(prepared)
+    _replace_chunks(prepared, vectors)
+    return True
 
 
 def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] = lambda document_id: None) -> None:
@@ -149,6 +154,7 @@ def _embed_with_progress(prepared: _Prepared) -> np.ndarray:
 
 def _replace_chunks(prepared: _Prepared, vectors: np.ndarray) -> None:
     document_id, chunked = prepared.document_id, prepared.chunked
+    detected_from, detected_until = effective_dates(chunked.parsed_text)
     with transaction.atomic():
         document = Document.objects.select_for_update().filter(pk=document_id).first()
         if document is None:
@@ -177,6 +183,8 @@ def _replace_chunks(prepared: _Prepared, vectors: np.ndarray) -> None:
             chunks_total=len(chunked.chunks),
             chunks_embedded=len(chunked.chunks),
             ingested_at=timezone.now(),
+            detected_effective_from=detected_from,
+            detected_effective_until=detected_until,
         )
 
 
@@ -184,6 +192,7 @@ def _fail(document_id: int, reason: str) -> None:
     """A document that cannot be read has no chunks: nothing stale stays searchable."""
     with transaction.atomic():
         Chunk.objects.filter(document_id=document_id).delete()
+        Conflict.objects.filter(Q(document_id=document_id) | Q(other_document_id=document_id)).delete()
         Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason, checksum="")
 
 

@@ -41,6 +41,24 @@ class Document(models.Model):
         related_name="readable_documents",
         help_text="People who may read it when visibility is 'Listed groups and people only' (personal records).",
     )
+    supersedes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="superseded_by",
+        help_text="The earlier version this document replaces, from this one's effective date.",
+    )
+    effective_from = models.DateField(
+        null=True, blank=True, help_text="First day this version is in force. Empty: in force since it was added."
+    )
+    effective_until = models.DateField(
+        null=True, blank=True, help_text="Last day this version is in force, if it ends without a newer version."
+    )
+    detected_effective_from = models.DateField(
+        null=True, blank=True, help_text="Found in the text at ingestion; confirm it to make it the effective date."
+    )
+    detected_effective_until = models.DateField(null=True, blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_embedded = models.PositiveIntegerField(default=0)
@@ -61,6 +79,13 @@ class Document(models.Model):
                 condition=models.Q(visibility__in=["everyone", "groups"]),
                 name="document_visibility_valid",
             ),
+            models.CheckConstraint(
+                condition=models.Q(effective_from__isnull=True)
+                | models.Q(effective_until__isnull=True)
+                | models.Q(effective_until__gte=models.F("effective_from")),
+                name="document_effective_period_ordered",
+            ),
+            models.CheckConstraint(condition=~models.Q(supersedes=models.F("pk")), name="document_not_its_own_version"),
         ]
 
     def __str__(self) -> str:
@@ -109,6 +134,40 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document.title} #{self.ordinal}"
+
+
+class Conflict(models.Model):
+    """Two documents in force at the same time whose closely matching sentences state different figures.
+
+    Found at ingestion (`knowledge.conflicts`); an answer that uses either passage says so
+    and cites both until an administrator dismisses the conflict or fixes the documents.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="conflicts")
+    chunk_id = models.PositiveBigIntegerField()
+    sentence = models.TextField()
+    other_document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+    other_chunk_id = models.PositiveBigIntegerField()
+    other_sentence = models.TextField()
+    figures = models.CharField(max_length=300, help_text="The figures that differ, as each document states them.")
+    similarity = models.FloatField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-detected_at", "id"]
+        indexes = [models.Index(fields=["chunk_id"]), models.Index(fields=["other_chunk_id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(document__lt=models.F("other_document")), name="conflict_documents_ordered"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} / {self.other_document}: {self.figures}"
 
 
 class LexemeStat(models.Model):

@@ -7,6 +7,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from knowledge.conflicts import conflicts_detect
 from knowledge.documents import documents_requeue_waiting
 from knowledge.ingestion import document_fail_unexpectedly, document_ingest
 from knowledge.reembedding import chunks_reembed
@@ -26,11 +27,20 @@ RETRY_ON_DATABASE_OUTAGE = {
 @shared_task(**RETRY_ON_DATABASE_OUTAGE)
 def ingest_document(document_id: int, force: bool = False) -> None:
     try:
-        document_ingest(document_id=document_id, force=force)
+        changed = document_ingest(document_id=document_id, force=force)
     except (OperationalError, InterfaceError):
         raise  # the database is away: Celery retries with backoff
     except Exception as exc:  # noqa: BLE001 - a bug must end as a failed document, not a dead queue entry
         document_fail_unexpectedly(document_id=document_id, exc=exc)
+        return
+    if changed:
+        detect_conflicts.delay(document_id)
+
+
+@shared_task(**RETRY_ON_DATABASE_OUTAGE)
+def detect_conflicts(document_id: int) -> None:
+    """Apart from ingestion: the document is searchable before its comparison with the others ends."""
+    conflicts_detect(document_id=document_id)
 
 
 @shared_task(**RETRY_ON_DATABASE_OUTAGE)

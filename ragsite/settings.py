@@ -171,6 +171,11 @@ RERANKER_MODEL_PATH = os.environ.get("RERANKER_MODEL_PATH", "")
 # given to the model; with none left, the answer says the documents do not cover the question.
 # Calibrated with `evaluate_answers demo/eval/handbook-answers.jsonl --calibrate`.
 RETRIEVAL_MIN_SCORE = float(os.environ.get("RETRIEVAL_MIN_SCORE", "0.415"))
+# Two sentences of documents in force together that state different figures are a conflict
+# when they share this much of their words and their embeddings are this close (cosine);
+# calibrated in knowledge/conflicts.py.
+CONFLICT_MIN_WORD_OVERLAP = float(os.environ.get("CONFLICT_MIN_WORD_OVERLAP", "0.5"))
+CONFLICT_MIN_SIMILARITY = float(os.environ.get("CONFLICT_MIN_SIMILARITY", "0.65"))
 
 # Generation: an OpenAI-compatible server when LLM_BASE_URL is set, else the embedded model.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")

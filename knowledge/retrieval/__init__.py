@@ -4,17 +4,23 @@ Dense (pgvector HNSW, cosine) and lexical (full-text, IDF-weighted) candidates a
 reciprocal rank fusion, overlapping chunks of a section are de-duplicated, and MMR or a
 cross-encoder can reorder the result. Every stage is a setting, so `evaluate_retrieval`
 can compare them. Every query filters by the documents the user may read, so top-k is
-top-k of what they may read.
+top-k of what they may read, and by the versions in force in the period the question asks
+about (today unless it names another), so a superseded policy answers only questions
+about its own time.
 """
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 from django.conf import settings
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from knowledge import embedding
+from knowledge import conflicts, embedding, versions
 from knowledge.access import readable_documents
+from knowledge.dating import question_period
 from knowledge.retrieval import dense, fusion, lexical, reranking
 from knowledge.retrieval.scope import Scope, scope_of
 
@@ -30,6 +36,8 @@ class Passage:
     score: float
     similarity: float = 0.0
     stages: tuple[str, ...] = ()
+    version: str = ""  # how the document's version stands today ("Superseded on …"); "" when undated
+    version_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class SearchOptions:
     mmr_weight: float = 0.0  # 0 turns MMR off
     rerank: bool = False
     exact: bool | None = None  # None: exact scan when the user may read few chunks
+    versions: bool = True  # False: every version whatever its dates (the baseline `evaluate_answers` compares)
 
     @classmethod
     def from_settings(cls) -> "SearchOptions":
@@ -56,15 +65,89 @@ class SearchOptions:
         )
 
 
-def search(user, query: str, *, k: int, options: SearchOptions | None = None) -> list[Passage]:
+def search(
+    user, query: str, *, k: int, options: SearchOptions | None = None, today: date | None = None
+) -> list[Passage]:
     options = options or SearchOptions.from_settings()
     if not query.strip() or k <= 0:
         return []
-    scope = scope_of(readable_documents(user))
+    today = today or timezone.localdate()
+    scope = question_scope(user, query, today=today, options=options)
     if not scope.document_ids:
         return []
     vector = embedding.encode_together([query])[0]
-    return search_prepared(scope, query, vector, k=k, options=options)
+    return with_versions(search_prepared(scope, query, vector, k=k, options=options), today)
+
+
+def question_scope(user, query: str, *, today: date, options: SearchOptions) -> Scope:
+    """What the user may read, narrowed to the versions in force when the question is about."""
+    readable = readable_documents(user)
+    if options.versions:
+        readable = versions.in_force(readable, question_period(query, today))
+    return scope_of(readable)
+
+
+def with_versions(passages: list[Passage], today: date) -> list[Passage]:
+    notes = versions.describe({p.document_id for p in passages}, today)
+    undated = versions.UNDATED
+    return [
+        dataclasses.replace(
+            p, version=notes.get(p.document_id, undated).label, version_state=notes.get(p.document_id, undated).state
+        )
+        for p in passages
+    ]
+
+
+def with_disagreements(
+    user, query: str, passages: list[Passage], *, today: date | None = None, options: SearchOptions | None = None
+) -> tuple[list[Passage], list[conflicts.Disagreement]]:
+    """`passages` with, right after each, the passages that contradict it, and the disagreements.
+
+    Only open conflicts between documents the user may read that are in force for the
+    question count; usually there are none and this costs one indexed query.
+    """
+    ids = [p.chunk_id for p in passages]
+    if not ids or not conflicts.touching(ids):
+        return passages, []
+    today = today or timezone.localdate()
+    scope = question_scope(user, query, today=today, options=options or SearchOptions.from_settings())
+    found = conflicts.disagreements(ids, scope.document_ids)
+    missing = {d.other_chunk_id for d in found} | {d.chunk_id for d in found}
+    extra = {p.chunk_id: p for p in with_versions(_passages_by_id(scope, missing - set(ids)), today)}
+    partners: dict[int, list[int]] = {}
+    for d in found:
+        partners.setdefault(d.chunk_id, []).append(d.other_chunk_id)
+        partners.setdefault(d.other_chunk_id, []).append(d.chunk_id)
+    ordered, placed = [], set()
+    for passage in passages:
+        ordered.append(passage)
+        placed.add(passage.chunk_id)
+        for partner in partners.get(passage.chunk_id, []):
+            if partner in extra and partner not in placed:
+                ordered.append(extra[partner])
+                placed.add(partner)
+    return ordered, [d for d in found if d.chunk_id in placed and d.other_chunk_id in placed]
+
+
+def _passages_by_id(scope: Scope, chunk_ids: set[int]) -> list[Passage]:
+    rows = (
+        scope.chunks()
+        .filter(pk__in=chunk_ids)
+        .values("id", "document_id", "document__title", "heading_path", "page", "text")
+    )
+    return [
+        Passage(
+            chunk_id=row["id"],
+            document_id=row["document_id"],
+            document_title=row["document__title"],
+            heading_path=row["heading_path"],
+            page=row["page"],
+            text=row["text"],
+            score=0.0,
+            stages=("conflict",),
+        )
+        for row in rows
+    ]
 
 
 def search_prepared(scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:
@@ -121,4 +204,4 @@ def _passage(row: dict, candidate: fusion.Candidate) -> Passage:
     )
 
 
-__all__ = ["Passage", "SearchOptions", "search", "search_prepared"]
+__all__ = ["Passage", "SearchOptions", "question_scope", "search", "search_prepared", "with_disagreements"]

@@ -183,6 +183,7 @@
       item.appendChild(heading);
       if (c.heading_path) item.appendChild(el("span", "where", c.heading_path));
       if (c.page) item.appendChild(el("span", "where", "page " + c.page));
+      if (c.version) item.appendChild(el("span", "version " + c.version_state, c.version));
       item.appendChild(quoteWithHighlights(c.text, c.highlights));
       turn.sources.appendChild(item);
     }

@@ -11,6 +11,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
@@ -21,7 +22,10 @@ from chat.answering import answer_events
 from chat.generation import Backend
 from chat.models import Message
 from chat.support import SUPPORTED
+from knowledge import versions
 from knowledge.evaluation import LabelledSetError, normalise
+from knowledge.models import Document
+from knowledge.retrieval import SearchOptions
 
 REFUSAL = re.compile(
     r"could not find|do(?:es)? not cover|not covered|no information|don't have (?:any )?information|"
@@ -36,6 +40,7 @@ class Case:
     question: str
     facts: list[list[str]]  # all facts expected; any spelling of each counts
     document: str  # source path of the document that should be cited ("" when not covered)
+    dated: bool = False  # names a time ("in 2025", "next year"): the version in force then must be cited
 
     @property
     def covered(self) -> bool:
@@ -49,6 +54,7 @@ class Outcome:
     cited_texts: list[str] = field(default_factory=list)
     cited_documents: list[str] = field(default_factory=list)
     support: list[dict] = field(default_factory=list)
+    right_version: bool | None = None  # None: the expected document has no other versions
     ttft_s: float | None = None
     called_model: bool = False
     error: str = ""
@@ -85,7 +91,15 @@ def load_cases(path: Path) -> list[Case]:
                 f"{path.name} line {number} needs 'facts' (a list of lists of spellings) or \"not_covered\": true."
             )
         facts = [[f] if isinstance(f, str) else f for f in facts]
-        cases.append(Case(str(row.get("id", number)), row["question"].strip(), facts, str(row.get("document", ""))))
+        cases.append(
+            Case(
+                str(row.get("id", number)),
+                row["question"].strip(),
+                facts,
+                str(row.get("document", "")),
+                dated=row.get("dated") is True,
+            )
+        )
     if not cases:
         raise LabelledSetError(f"{path.name} has no questions.")
     return cases
@@ -107,11 +121,15 @@ def _contains(text: str, spellings: list[str]) -> bool:
     return any(normalise(s) in body for s in spellings)
 
 
-async def run_case(case: Case, *, user, backend: Backend) -> Outcome:
+async def run_case(
+    case: Case, *, user, backend: Backend, today: date | None = None, options: SearchOptions | None = None
+) -> Outcome:
     outcome = Outcome(case)
     message_id = None
     started = time.perf_counter()
-    async for item in answer_events(user=user, question=case.question, conversation_id=None, backend=backend):
+    async for item in answer_events(
+        user=user, question=case.question, conversation_id=None, backend=backend, today=today, options=options
+    ):
         kind = item["type"]
         if kind == "answer.start":
             message_id = item["message_id"]
@@ -126,15 +144,35 @@ async def run_case(case: Case, *, user, backend: Backend) -> Outcome:
             outcome.answer = item.get("answer", "")
             outcome.support = item.get("support", [])
     outcome.called_model = bool(await Message.objects.filter(pk=message_id).values_list("backend", flat=True).afirst())
+    outcome.right_version = await sync_to_async(_right_version)(case, outcome.cited_documents)
     return outcome
 
 
-def run_all(cases: list[Case], *, user, backend: Backend, progress=None) -> list[Outcome]:
+def _right_version(case: Case, cited_ids: list[int]) -> bool | None:
+    """Cites the expected version and no other version of the same policy; None when it has no other versions."""
+    expected = Document.objects.filter(source_path=case.document).first() if case.document else None
+    if expected is None:
+        return None
+    others = versions.chain_ids(expected) - {expected.pk}
+    if not others:
+        return None
+    return expected.pk in cited_ids and not others & set(cited_ids)
+
+
+def run_all(
+    cases: list[Case],
+    *,
+    user,
+    backend: Backend,
+    progress=None,
+    today: date | None = None,
+    options: SearchOptions | None = None,
+) -> list[Outcome]:
     async def run() -> list[Outcome]:
         outcomes = []
         try:
             for case in cases:
-                outcomes.append(await run_case(case, user=user, backend=backend))
+                outcomes.append(await run_case(case, user=user, backend=backend, today=today, options=options))
                 if progress:
                     progress(len(outcomes), len(cases))
         finally:  # the async ORM's worker thread keeps a connection open otherwise
@@ -152,6 +190,9 @@ def summarise(outcomes: list[Outcome]) -> dict:
     precise = sum(any(_contains(text, spellings) for spellings in o.case.facts) for o, text in citations)
     sentences = [s for o in covered for s in o.support]
     ttfts = [o.ttft_s for o in outcomes if o.called_model and o.ttft_s is not None]
+    versioned = [o for o in covered if o.right_version is not None]
+    dated = [o for o in versioned if o.case.dated]
+    undated = [o for o in versioned if not o.case.dated]
     return {
         "questions": len(outcomes),
         "covered": len(covered),
@@ -163,6 +204,10 @@ def summarise(outcomes: list[Outcome]) -> dict:
         "sentences_checked": len(sentences),
         "refusal_accuracy": _share(sum(o.refused for o in not_covered), len(not_covered)),
         "false_refusals": _share(sum(o.refused for o in covered), len(covered)),
+        "dated": len(dated),
+        "dated_right_version": sum(bool(o.right_version) for o in dated),
+        "undated_versioned": len(undated),
+        "undated_right_version": sum(bool(o.right_version) for o in undated),
         "errors": sum(bool(o.error) for o in outcomes),
         "ttft_p50_s": round(statistics.median(ttfts), 3) if ttfts else None,
     }

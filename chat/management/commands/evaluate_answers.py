@@ -1,4 +1,6 @@
+import dataclasses
 import json
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from chat.generation import get_backend
 from knowledge.demo import HANDBOOK_DIR
 from knowledge.evaluation import LabelledSetError
 from knowledge.folders import folder_ingest
+from knowledge.retrieval import SearchOptions
 from knowledge.sandbox import throwaway_knowledge_base
 
 
@@ -27,13 +30,35 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
         parser.add_argument("--show", action="store_true", help="also print each question's answer")
         parser.add_argument(
+            "--today",
+            type=date.fromisoformat,
+            default=None,
+            help="the day the questions are asked (YYYY-MM-DD; default today): which policy versions are in force",
+        )
+        parser.add_argument(
+            "--ignore-versions",
+            action="store_true",
+            help="search every version of every policy whatever its dates (the behaviour before versions existed)",
+        )
+        parser.add_argument(
             "--calibrate",
             action="store_true",
             help="instead of answering, print each question's best retrieval similarity and the RETRIEVAL_MIN_SCORE "
             "that best separates covered from not-covered questions",
         )
 
-    def handle(self, *args, path: Path, documents: Path, json: bool, show: bool, calibrate: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        path: Path,
+        documents: Path,
+        json: bool,
+        show: bool,
+        calibrate: bool,
+        today: date | None,
+        ignore_versions: bool,
+        **options,
+    ) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
         if not documents.is_dir():
@@ -51,7 +76,14 @@ class Command(BaseCommand):
             if calibrate:
                 self._calibrate(cases, user)
                 return
-            outcomes = run_all(cases, user=user, backend=backend, progress=None if json else self._progress)
+            outcomes = run_all(
+                cases,
+                user=user,
+                backend=backend,
+                progress=None if json else self._progress,
+                today=today,
+                options=dataclasses.replace(SearchOptions.from_settings(), versions=False) if ignore_versions else None,
+            )
         report = {"backend": backend.name, **summarise(outcomes)}
         if show:
             for o in outcomes:
@@ -96,6 +128,10 @@ def _table(report: dict) -> str:
             f"unsupported_sentences  {pct('unsupported_sentences')} of {report['sentences_checked']} sentences",
             f"refusal_accuracy       {pct('refusal_accuracy')} of not-covered questions declined",
             f"false_refusals         {pct('false_refusals')} of covered questions declined",
+            f"dated_right_version    {report['dated_right_version']} of {report['dated']} dated questions cite "
+            "the version in force then, and no other",
+            f"undated_right_version  {report['undated_right_version']} of {report['undated_versioned']} undated "
+            "questions about a versioned policy cite the current version only",
             f"errors                 {report['errors']}",
             f"ttft_p50_s             {report['ttft_p50_s']}",
         ]

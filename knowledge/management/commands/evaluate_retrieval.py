@@ -2,15 +2,16 @@ import json
 import statistics
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from knowledge import embedding
-from knowledge.access import readable_documents
 from knowledge.demo import HANDBOOK_DIR
 from knowledge.documents import document_create
 from knowledge.evaluation import (
@@ -25,8 +26,7 @@ from knowledge.evaluation import (
 from knowledge.folders import folder_ingest
 from knowledge.ingestion import documents_ingest
 from knowledge.models import Chunk
-from knowledge.retrieval import SearchOptions, search_prepared
-from knowledge.retrieval.scope import scope_of
+from knowledge.retrieval import SearchOptions, question_scope, search_prepared
 from knowledge.sandbox import throwaway_knowledge_base
 
 DEPTH = 20
@@ -38,6 +38,7 @@ def methods() -> dict[str, SearchOptions]:
         "dense": SearchOptions(dense=True, lexical=False, dedupe=False, rerank=False),
         "lexical": SearchOptions(dense=False, lexical=True, dedupe=False, rerank=False),
         "hybrid": SearchOptions(**{**hybrid.__dict__, "rerank": False}),
+        "hybrid_all_versions": SearchOptions(**{**hybrid.__dict__, "rerank": False, "versions": False}),
     }
     if settings.RERANKER_MODEL_PATH:
         found["reranked"] = SearchOptions(**{**hybrid.__dict__, "rerank": True})
@@ -57,8 +58,15 @@ class Command(BaseCommand):
         parser.add_argument("--documents", type=Path, default=HANDBOOK_DIR)
         parser.add_argument("--glob", default="*", help="with --documents: only files matching this pattern")
         parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method, then metric")
+        parser.add_argument(
+            "--today",
+            type=date.fromisoformat,
+            default=None,
+            help="the day the questions are asked (YYYY-MM-DD; default today): which policy versions are in force",
+        )
 
-    def handle(self, *args, path: Path, documents: Path, glob: str, json: bool, **options) -> None:
+    def handle(self, *args, path: Path, documents: Path, glob: str, json: bool, today: date | None, **options) -> None:
+        self.today = today or timezone.localdate()
         beir = path.is_dir()
         if beir and not (path / "corpus.jsonl").exists():
             raise CommandError(f"{path} has no corpus.jsonl: not a BEIR folder.")
@@ -99,7 +107,6 @@ class Command(BaseCommand):
             created = {}
         ingest_s = time.perf_counter() - started
         user = get_user_model().objects.create_superuser("evaluation", password=None)
-        allowed = readable_documents(user)
         vectors = embedding.encode([q.text for q in queries])
         chunk_count = Chunk.objects.count()
         report = {}
@@ -107,7 +114,8 @@ class Command(BaseCommand):
             per_query, latencies = [], []
             for query, vector in zip(queries, vectors, strict=True):
                 began = time.perf_counter()
-                passages = search_prepared(scope_of(allowed), query.text, vector, k=DEPTH, options=options)
+                scope = question_scope(user, query.text, today=self.today, options=options)
+                passages = search_prepared(scope, query.text, vector, k=DEPTH, options=options)
                 latencies.append((time.perf_counter() - began) * 1000)
                 if beir:
                     ranked = collapse_to_documents([created[p.document_id] for p in passages])
@@ -130,9 +138,9 @@ _json = json
 
 def _table(report: dict) -> str:
     metrics = ["recall@5", "recall@20", "mrr@10", "ndcg@10", "latency_p50_ms"]
-    lines = [f"{'method':10}" + "".join(f"{m:>16}" for m in metrics)]
+    lines = [f"{'method':20}" + "".join(f"{m:>16}" for m in metrics)]
     for name, scores in report.items():
-        lines.append(f"{name:10}" + "".join(f"{scores[m]:>16}" for m in metrics))
+        lines.append(f"{name:20}" + "".join(f"{scores[m]:>16}" for m in metrics))
     any_method = next(iter(report.values()))
     lines.append(
         f"{any_method['queries']} queries, {any_method['chunks']} chunks ingested in {any_method['ingest_s']} s; "

@@ -6,6 +6,7 @@ still read its document, exactly as on the page.
 
 from chat.history import ShownCitation, conversation_messages
 from chat.models import Conversation
+from knowledge.versions import mid_sentence
 
 
 def conversation_markdown(user, conversation: Conversation) -> str:
@@ -27,6 +28,8 @@ def _source(citation: ShownCitation) -> str:
     where = " > ".join(p for p in [citation.document_title, citation.heading_path] if p)
     if citation.page:
         where += f", page {citation.page}"
+    if citation.version:
+        where += f" ({mid_sentence(citation.version)})"
     quote = " ".join(citation.text.split())
     return f"- [{citation.marker}] {where}: “{quote}”"
 

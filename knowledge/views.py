@@ -4,8 +4,10 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import search
 from knowledge.tokens import user_for_token
@@ -71,4 +73,10 @@ def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
     if document is None:
         raise Http404("No such document.")
     chunks = document.chunks.order_by("ordinal").only("id", "text", "heading_path", "page")
-    return render(request, "knowledge/document.html", {"document": document, "chunks": chunks})
+    context = {
+        "document": document,
+        "chunks": chunks,
+        "version": versions.describe([document.pk], timezone.localdate()).get(document.pk, versions.UNDATED),
+        "newer": readable_documents(request.user).filter(supersedes=document).first(),
+    }
+    return render(request, "knowledge/document.html", context)

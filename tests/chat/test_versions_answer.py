@@ -107,6 +107,8 @@ async def test_the_sources_panel_of_a_past_conversation_labels_a_version_superse
     message = await Message.objects.aget(pk=result["end"]["message_id"])
     page = await sync_to_async(client.get)(reverse("chat:conversation", args=[message.conversation_id]))
     assert 'class="version superseded">Superseded on 1 January 2026' in page.content.decode()
+    export = await sync_to_async(client.get)(reverse("chat:export", args=[message.conversation_id]))
+    assert "(superseded on 1 January 2026; in force until 31 December 2025)" in export.content.decode()
 
 
 async def test_contradicting_documents_in_force_are_both_cited_and_the_answer_says_so(
@@ -156,3 +158,18 @@ async def test_a_user_who_may_read_only_the_old_version_gets_nothing_from_the_ne
     past = await ask(people.bob, "How many days of paid annual leave did full-time employees get in 2025?")
     assert {c["document_id"] for c in past["citations"]} == {old.pk}
     assert "25 days" not in json.dumps(past) and "Leave policy 2026" not in json.dumps(past)
+
+
+async def test_the_document_page_says_a_version_is_superseded_and_links_the_newer_one_if_readable(
+    ingest, people, client
+):
+    old = await sync_to_async(ingest)("leave-2025.md", policy(2025, 23), title="Leave policy 2025")
+    new = await sync_to_async(ingest)(
+        "leave-2026.md", policy(2026, 25), groups=[people.managers], title="Leave policy 2026"
+    )
+    await Document.objects.filter(pk=new.pk).aupdate(supersedes=old, effective_from=date(2026, 1, 1))
+    for user, sees_link in ((people.alice, True), (people.bob, False)):
+        await sync_to_async(client.force_login)(user)
+        page = (await sync_to_async(client.get)(reverse("document", args=[old.pk]))).content.decode()
+        assert 'class="version-note superseded">Superseded on 1 January 2026' in page
+        assert ("Leave policy 2026" in page) is sees_link, "the newer version's title only for its readers"

@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -78,3 +80,80 @@ def test_upload_form_names_the_formats_and_the_limit(admin_client):
 def test_employees_cannot_open_the_admin(client, people):
     client.force_login(people.bob)
     assert client.get(reverse("admin:knowledge_document_changelist")).status_code == 302
+
+
+def change(client, document: Document, **fields):
+    form = {"title": document.title, "visibility": document.visibility, **fields}
+    return client.post(reverse("admin:knowledge_document_change", args=[document.pk]), form)
+
+
+def test_a_document_is_made_a_newer_version_with_its_dates_in_the_admin(
+    admin_client, ingest, django_capture_on_commit_callbacks
+):
+    old = ingest("leave-2025.md", "# Leave\n\n23 days of annual leave.")
+    new = ingest("leave-2026.md", "# Leave\n\nIt applies from 1 January 2026.\n\n25 days of annual leave.")
+    page = admin_client.get(reverse("admin:knowledge_document_change", args=[new.pk])).content.decode()
+    assert "The text says 1 January 2026" in page, "the detected date is offered"
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = change(admin_client, new, supersedes=old.pk, effective_from="2026-01-01")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert len(callbacks) == 1, "conflicts are looked for again"
+    new.refresh_from_db()
+    assert (new.supersedes_id, new.effective_from) == (old.pk, date(2026, 1, 1))
+    listing = admin_client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert "Superseded on 1 January 2026" in listing and "In force since 1 January 2026" in listing
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"effective_from": "2026-02-01", "effective_until": "2026-01-01"}, "cannot be before the first"),
+        ({"effective_from": "1st of Jan"}, "Enter a valid date"),
+        ({"supersedes": "999999"}, "Select a valid choice"),
+    ],
+)
+def test_bad_version_fields_are_refused_with_a_reason(admin_client, ingest, fields, error):
+    document = ingest("leave.md", "# Leave\n\n25 days.")
+    response = change(admin_client, document, **fields)
+    assert response.status_code == 200 and error in response.content.decode()
+    document.refresh_from_db()
+    assert (document.effective_from, document.supersedes_id) == (None, None), "nothing was saved"
+
+
+def test_a_loop_of_versions_is_refused_in_the_admin(admin_client, ingest):
+    old = ingest("old.md", "# Old\n\n20 days.")
+    new = ingest("new.md", "# New\n\n25 days.")
+    Document.objects.filter(pk=new.pk).update(supersedes=old)
+    response = change(admin_client, old, supersedes=new.pk)
+    assert "That document is this one or a newer version of it." in response.content.decode()
+    assert change(admin_client, old, supersedes=old.pk).status_code == 200, "nor can it supersede itself"
+
+
+def test_staff_cannot_link_a_version_they_may_not_read(client, ingest, people):
+    from django.contrib.auth.models import Permission
+
+    hidden = ingest("pay.md", "# Pay\n\nSecret.", groups=[people.managers])
+    mine = ingest("leave.md", "# Leave\n\n25 days.")
+    staff = User.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_document", "change_document"]))
+    client.force_login(staff)
+    page = client.get(reverse("admin:knowledge_document_change", args=[mine.pk])).content.decode()
+    assert "Pay" not in page
+    response = change(client, mine, supersedes=hidden.pk)
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_confirm_action_makes_detected_dates_effective(admin_client, ingest):
+    dated = ingest("leave.md", "# Leave\n\nThis edition was effective from 1 January 2025 until 31 December 2025.")
+    undated = ingest("trains.md", "# Trains\n\nTake the train.")
+    response = admin_client.post(
+        reverse("admin:knowledge_document_changelist"),
+        {"action": "confirm_detected_dates", "_selected_action": [dated.pk, undated.pk]},
+        follow=True,
+    )
+    assert "Confirmed the dates found in 1 document(s); 1 had dates already or none were found." in (
+        response.content.decode()
+    )
+    dated.refresh_from_db()
+    assert (dated.effective_from, dated.effective_until) == (date(2025, 1, 1), date(2025, 12, 31))

@@ -4,7 +4,8 @@ Rules, not the language model: they run before retrieval, add no latency, and a 
 state exactly what they recognise. A question names a period with a full date ("on 3 March
 2027"), a month ("in March 2025"), a year ("in 2024"), a relative year or month ("last
 year", "next month"), or "before"/"after" one of those. A date that belongs to the
-person rather than to the rules ("I joined in 2019") does not move the question in time.
+person rather than to the rules ("I joined in 2019"), or that something moves into ("carry
+days into next year"), does not move the question in time.
 """
 
 import re
@@ -49,6 +50,8 @@ _PERSONAL = re.compile(
 )
 _BEFORE = re.compile(r"\b(?:before|until|till|prior to|up to)\s+(?:the\s+)?(?:end\s+of\s+)?$", re.IGNORECASE)
 _AFTER = re.compile(r"\b(?:after)\s+$", re.IGNORECASE)
+# "carry days into next year" moves something across a boundary under today's rules
+_INTO = re.compile(r"\b(?:into|over to)\s+(?:the\s+)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def question_period(question: str, today: date) -> Period:
     periods = []
     for mention in _mentions(question, today):
         before = question[: mention.start_index]
-        if _PERSONAL.search(before):
+        if _PERSONAL.search(before) or _INTO.search(before):
             continue
         period = mention.period
         if _BEFORE.search(before):

@@ -32,6 +32,8 @@ TODAY = date(2026, 11, 23)
         ("I started on 1 March 2020; what is my notice period?", TODAY, TODAY),
         ("Can I expense 2025 EUR for a laptop?", TODAY, TODAY),
         ("Is form 20255 needed?", TODAY, TODAY),
+        ("Can I carry unused holiday into next year?", TODAY, TODAY),
+        ("Can I carry days over to 2027?", TODAY, TODAY),
         ("Is 31 February 2025 a holiday?", date(2025, 2, 1), date(2025, 2, 28)),
     ],
 )

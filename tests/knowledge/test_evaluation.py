@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from knowledge.evaluation import evidence_units, load_labelled, score_ranking
 from knowledge.models import Document
 
-METHODS = {"dense", "lexical", "hybrid"}
+METHODS = {"dense", "lexical", "hybrid", "hybrid_all_versions"}
 METRICS = {"recall@5", "recall@20", "mrr@10", "ndcg@10"}
 
 

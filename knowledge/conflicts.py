@@ -21,7 +21,8 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 
 from knowledge import embedding
@@ -227,10 +228,14 @@ class Disagreement:
     other_sentence: str
 
 
-def touching(chunk_ids: list[int]) -> bool:
-    return Conflict.objects.filter(
-        Q(chunk_id__in=chunk_ids) | Q(other_chunk_id__in=chunk_ids), dismissed_at=None
-    ).exists()
+def open_conflicts_exist() -> RawSQL:
+    """For annotating documents: whether one has an open conflict, on either side (SQL: see versions.py)."""
+    return RawSQL(
+        "EXISTS (SELECT 1 FROM knowledge_conflict k WHERE k.dismissed_at IS NULL "
+        "AND (k.document_id = knowledge_document.id OR k.other_document_id = knowledge_document.id))",
+        (),
+        output_field=BooleanField(),
+    )
 
 
 def disagreements(chunk_ids: list[int], document_ids: list[int]) -> list[Disagreement]:

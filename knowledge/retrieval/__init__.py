@@ -38,6 +38,7 @@ class Passage:
     stages: tuple[str, ...] = ()
     version: str = ""  # how the document's version stands today ("Superseded on …"); "" when undated
     version_state: str = ""
+    in_conflict: bool = False  # its document has an open conflict (`with_disagreements` looks closer)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def search(
     if not scope.document_ids:
         return []
     vector = embedding.encode_together([query])[0]
-    return with_versions(search_prepared(scope, query, vector, k=k, options=options), today)
+    return with_standing(search_prepared(scope, query, vector, k=k, options=options), scope)
 
 
 def question_scope(user, query: str, *, today: date, options: SearchOptions) -> Scope:
@@ -84,15 +85,17 @@ def question_scope(user, query: str, *, today: date, options: SearchOptions) -> 
     readable = readable_documents(user)
     if options.versions:
         readable = versions.in_force(readable, question_period(query, today))
-    return scope_of(readable)
+    return scope_of(readable, today=today)
 
 
-def with_versions(passages: list[Passage], today: date) -> list[Passage]:
-    notes = versions.describe({p.document_id for p in passages}, today)
-    undated = versions.UNDATED
+def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
+    """Each passage with how its version stands and whether its document has conflicts, read with the scope."""
     return [
         dataclasses.replace(
-            p, version=notes.get(p.document_id, undated).label, version_state=notes.get(p.document_id, undated).state
+            p,
+            version=scope.notes.get(p.document_id, versions.UNDATED).label,
+            version_state=scope.notes.get(p.document_id, versions.UNDATED).state,
+            in_conflict=p.document_id in scope.conflicted,
         )
         for p in passages
     ]
@@ -104,16 +107,16 @@ def with_disagreements(
     """`passages` with, right after each, the passages that contradict it, and the disagreements.
 
     Only open conflicts between documents the user may read that are in force for the
-    question count; usually there are none and this costs one indexed query.
+    question count; when no passage's document has one (the search read that), it costs nothing.
     """
-    ids = [p.chunk_id for p in passages]
-    if not ids or not conflicts.touching(ids):
+    if not any(p.in_conflict for p in passages):
         return passages, []
+    ids = [p.chunk_id for p in passages]
     today = today or timezone.localdate()
     scope = question_scope(user, query, today=today, options=options or SearchOptions.from_settings())
     found = conflicts.disagreements(ids, scope.document_ids)
     missing = {d.other_chunk_id for d in found} | {d.chunk_id for d in found}
-    extra = {p.chunk_id: p for p in with_versions(_passages_by_id(scope, missing - set(ids)), today)}
+    extra = {p.chunk_id: p for p in with_standing(_passages_by_id(scope, missing - set(ids)), scope)}
     partners: dict[int, list[int]] = {}
     for d in found:
         partners.setdefault(d.chunk_id, []).append(d.other_chunk_id)

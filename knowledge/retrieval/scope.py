@@ -5,24 +5,42 @@ same statement that ranks. Written as a subquery instead, PostgreSQL turns the f
 into a join and sorts every allowed row, never using the HNSW index.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
+from knowledge import conflicts, versions
 from knowledge.models import Chunk, Document
+from knowledge.versions import VersionNote
 
 
 @dataclass(frozen=True)
 class Scope:
     document_ids: list[int]
     chunk_count: int
+    notes: dict[int, VersionNote] = field(default_factory=dict)  # how each version stands today
+    conflicted: frozenset[int] = frozenset()  # documents with open conflicts
 
     def chunks(self) -> QuerySet[Chunk]:
         condition = RawSQL("knowledge_chunk.document_id = ANY(%s)", (self.document_ids,), output_field=BooleanField())
         return Chunk.objects.filter(condition)
 
 
-def scope_of(allowed: QuerySet[Document]) -> Scope:
-    rows = list(allowed.values_list("pk", "chunks_total"))
-    return Scope(document_ids=[pk for pk, _ in rows], chunk_count=sum(total for _, total in rows))
+def scope_of(allowed: QuerySet[Document], *, today: date | None = None) -> Scope:
+    """With `today`, the same query also reads how each version stands and which documents have conflicts."""
+    if today is None:
+        rows = list(allowed.values_list("pk", "chunks_total"))
+        return Scope(document_ids=[pk for pk, _ in rows], chunk_count=sum(total for _, total in rows))
+    rows = list(
+        versions.with_standing(allowed)
+        .annotate(in_conflict=conflicts.open_conflicts_exist())
+        .values("pk", "chunks_total", "in_conflict", *versions.STANDING_FIELDS)
+    )
+    return Scope(
+        document_ids=[row["pk"] for row in rows],
+        chunk_count=sum(row["chunks_total"] for row in rows),
+        notes={row["pk"]: versions.note_of(row, today) for row in rows},
+        conflicted=frozenset(row["pk"] for row in rows if row["in_conflict"]),
+    )

@@ -52,10 +52,6 @@ class VersionNote:
     state: str  # "" (undated, in force), "in_force", "superseded", "expired", "not_yet"
     label: str  # for the sources panel: "In force since 1 January 2026"
 
-    @property
-    def current(self) -> bool:
-        return self.state in ("", "in_force")
-
 
 UNDATED = VersionNote("", "")
 

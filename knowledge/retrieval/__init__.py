@@ -138,19 +138,7 @@ def _passages_by_id(scope: Scope, chunk_ids: set[int]) -> list[Passage]:
         .filter(pk__in=chunk_ids)
         .values("id", "document_id", "document__title", "heading_path", "page", "text")
     )
-    return [
-        Passage(
-            chunk_id=row["id"],
-            document_id=row["document_id"],
-            document_title=row["document__title"],
-            heading_path=row["heading_path"],
-            page=row["page"],
-            text=row["text"],
-            score=0.0,
-            stages=("conflict",),
-        )
-        for row in rows
-    ]
+    return [_passage({**row, "distance": 1.0}, fusion.Candidate(row["id"], 0.0, ["conflict"])) for row in rows]
 
 
 def search_prepared(scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:

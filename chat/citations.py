@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.retrieval import Passage
+from knowledge.sentences import SENTENCE
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 ATTRIBUTION_THRESHOLD = 0.5
 
 
@@ -61,19 +61,8 @@ def resolve_citations(
     return ResolvedAnswer(text=text, cited=cited, dropped_markers=dropped)
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each non-blank sentence or line, trailing spaces excluded."""
-    spans = []
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group()
-        if sentence.strip():
-            start = match.start() + len(sentence) - len(sentence.lstrip())
-            spans.append((start, match.start() + len(sentence.rstrip())))
-    return spans
-
-
 def _attribute_unmarked(text: str, passages: list[Passage], encode) -> str:
-    sentences = [m for m in _SENTENCE.finditer(text) if m.group().strip() and not MARKER.search(m.group())]
+    sentences = [m for m in SENTENCE.finditer(text) if m.group().strip() and not MARKER.search(m.group())]
     if not sentences:
         return text
     passage_vectors = encode([p.text for p in passages])

@@ -6,8 +6,9 @@ one worked question with a cited answer before the real one.
 
 import dataclasses
 
-from chat.citations import section_of, sentence_spans
+from chat.citations import section_of
 from knowledge.retrieval import Passage
+from knowledge.sentences import sentence_spans
 from knowledge.versions import mid_sentence
 
 # v3: stop sequences, passages trimmed; v4: sources are not instructions; v5: each source says when it is in force

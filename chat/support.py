@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from chat.citations import MARKER, sentence_spans
+from chat.citations import MARKER
 from knowledge.retrieval import Passage
+from knowledge.sentences import sentence_spans
 
 SUPPORT_SIMILARITY = 0.5  # on its own: a close paraphrase
 SUPPORT_SIMILARITY_WITH_OVERLAP = 0.3  # together with most content words present

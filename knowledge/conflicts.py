@@ -28,6 +28,7 @@ from pgvector.django import CosineDistance
 from knowledge import embedding
 from knowledge.dating import Period
 from knowledge.models import Chunk, Conflict, Document
+from knowledge.sentences import sentences
 from knowledge.versions import chain_ids, in_force
 
 CANDIDATES_PER_CHUNK = 5
@@ -73,7 +74,6 @@ _FIGURE = re.compile(
     r"days?|weeks?|months?|years?|hours?|eur|euros?)\b)?",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?=\s|$)|(?=\n)|$)")
 _WORD = re.compile(r"[a-z][a-z-]+")
 _STOP_WORDS = frozenset(
     "the an of to in for and or on at by with per any may must be is are your you their they from than more "
@@ -113,8 +113,7 @@ def _content_words(sentence: str) -> set[str]:
 
 
 def _figure_sentences(text: str) -> list[tuple[str, list[Figure]]]:
-    sentences = (m.group().strip() for m in _SENTENCE.finditer(text))
-    return [(s, f) for s in sentences if s and (f := figures(s))]
+    return [(s, f) for s in sentences(text) if (f := figures(s))]
 
 
 def differing(a: list[Figure], b: list[Figure]) -> str:

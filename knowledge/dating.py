@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from knowledge.sentences import sentences
+
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -144,7 +146,6 @@ _EFFECTIVE = re.compile(
     re.IGNORECASE,
 )
 _UNTIL = re.compile(r"\b(?:until|till|to|through|ending on|expires on|up to and including)\s+$", re.IGNORECASE)
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
 def effective_dates(text: str) -> tuple[date | None, date | None]:
@@ -153,8 +154,7 @@ def effective_dates(text: str) -> tuple[date | None, date | None]:
     Only full dates count ("1 January 2026", "2026-01-01"): a bare year in a policy is
     usually about something else.
     """
-    for sentence in _SENTENCE.finditer(text):
-        body = sentence.group()
+    for body in sentences(text):
         if not _EFFECTIVE.search(body):
             continue
         days = [m for m in _mentions(body, None) if m.period.start == m.period.end]

@@ -17,7 +17,6 @@ Found after ingestion; answers look them up by chunk id, one indexed query per q
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,10 +25,9 @@ from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 
 from knowledge import embedding
-from knowledge.dating import Period
 from knowledge.models import Chunk, Conflict, Document
 from knowledge.sentences import sentences
-from knowledge.versions import chain_ids, in_force
+from knowledge.versions import chain_ids, in_force, period_of
 
 CANDIDATES_PER_CHUNK = 5
 CHUNK_MAX_DISTANCE = 0.6  # passages further apart than this say different things
@@ -113,7 +111,8 @@ def _content_words(sentence: str) -> set[str]:
 
 
 def _figure_sentences(text: str) -> list[tuple[str, list[Figure]]]:
-    return [(s, f) for s in sentences(text) if (f := figures(s))]
+    """Each distinct sentence that states a figure, once (a repeated sentence is one conflict)."""
+    return list({s: f for s in sentences(text) if (f := figures(s))}.items())
 
 
 def differing(a: list[Figure], b: list[Figure]) -> str:
@@ -131,15 +130,6 @@ def _amounts(found: list[Figure], unit: str) -> str:
     return ", ".join(dict.fromkeys(f.text for f in found if f.unit == unit))
 
 
-def _period_of(document: Document) -> Period:
-    successor_starts = [
-        s.effective_from or s.created_at.date()
-        for s in Document.objects.filter(supersedes=document, chunks__isnull=False).distinct()
-    ]
-    ends = [d for d in (document.effective_until, *(s - timedelta(days=1) for s in successor_starts)) if d]
-    return Period(document.effective_from or date.min, min(ends) if ends else date.max)
-
-
 def conflicts_detect(*, document_id: int) -> int:
     """Replace the conflicts found for one document; returns how many it has now.
 
@@ -150,7 +140,7 @@ def conflicts_detect(*, document_id: int) -> int:
         Conflict.objects.filter(Q(document_id=document_id) | Q(other_document_id=document_id)).delete()
         return 0
     others = (
-        in_force(Document.objects.filter(status=Document.Status.READY), _period_of(document))
+        in_force(Document.objects.filter(status=Document.Status.READY), period_of(document))
         .exclude(pk__in=chain_ids(document))
         .values_list("pk", flat=True)
     )
@@ -158,10 +148,12 @@ def conflicts_detect(*, document_id: int) -> int:
     texts = list(dict.fromkeys(sentence for pair in found for sentence in (pair[1], pair[3])))
     vectors = dict(zip(texts, embedding.encode(texts), strict=True))
     kept = []
-    for chunk_a, sentence_a, chunk_b, sentence_b, difference in found:
+    for chunk_a, sentence_a, chunk_b, sentence_b in found:
         similarity = float(vectors[sentence_a] @ vectors[sentence_b])
         if similarity >= settings.CONFLICT_MIN_SIMILARITY:
-            kept.append((chunk_a, sentence_a, chunk_b, sentence_b, difference, similarity))
+            if chunk_a.document_id > chunk_b.document_id:  # stored in document order
+                chunk_a, sentence_a, chunk_b, sentence_b = chunk_b, sentence_b, chunk_a, sentence_a
+            kept.append((chunk_a, sentence_a, chunk_b, sentence_b, similarity))
     with transaction.atomic():
         touching = Conflict.objects.filter(Q(document=document) | Q(other_document=document))
         dismissed = {
@@ -169,10 +161,7 @@ def conflicts_detect(*, document_id: int) -> int:
             for c in touching.exclude(dismissed_at=None)
         }
         touching.filter(dismissed_at=None).delete()
-        for chunk_a, sentence_a, chunk_b, sentence_b, difference, similarity in kept:
-            if chunk_a.document_id > chunk_b.document_id:
-                chunk_a, sentence_a, chunk_b, sentence_b = chunk_b, sentence_b, chunk_a, sentence_a
-                difference = differing(figures(sentence_a), figures(sentence_b))
+        for chunk_a, sentence_a, chunk_b, sentence_b, similarity in kept:
             key = (chunk_a.document_id, sentence_a, chunk_b.document_id, sentence_b)
             if key in dismissed:
                 Conflict.objects.filter(pk=dismissed[key].pk).update(chunk_id=chunk_a.pk, other_chunk_id=chunk_b.pk)
@@ -184,18 +173,18 @@ def conflicts_detect(*, document_id: int) -> int:
                 other_document_id=chunk_b.document_id,
                 other_chunk_id=chunk_b.pk,
                 other_sentence=sentence_b,
-                figures=difference[:300],
+                figures=differing(figures(sentence_a), figures(sentence_b))[:300],
                 similarity=round(similarity, 4),
             )
         return touching.count()
 
 
-def _find(document: Document, other_ids: list[int]) -> list[tuple[Chunk, str, Chunk, str, str]]:
-    """Sentence pairs with differing figures in passages close to one another."""
+def _find(document: Document, other_ids: list[int]) -> list[tuple[Chunk, str, Chunk, str]]:
+    """Sentence pairs with differing figures and mostly the same words, in passages close to one another."""
     if not other_ids:
         return []
+    parsed: dict[int, list[tuple[str, list[Figure]]]] = {}  # a nearby passage is often near several of ours
     pairs = []
-    seen = set()
     for chunk in document.chunks.all():
         mine = _figure_sentences(chunk.text)
         if not mine:
@@ -207,15 +196,13 @@ def _find(document: Document, other_ids: list[int]) -> list[tuple[Chunk, str, Ch
             .order_by("distance")[:CANDIDATES_PER_CHUNK]
         )
         for other in near:
-            for (sentence_a, figures_a), (sentence_b, figures_b) in itertools.product(
-                mine, _figure_sentences(other.text)
-            ):
-                difference = differing(figures_a, figures_b)
-                if not difference or word_overlap(sentence_a, sentence_b) < settings.CONFLICT_MIN_WORD_OVERLAP:
-                    continue
-                if (chunk.pk, sentence_a, other.pk, sentence_b) not in seen:
-                    seen.add((chunk.pk, sentence_a, other.pk, sentence_b))
-                    pairs.append((chunk, sentence_a, other, sentence_b, difference))
+            theirs = parsed.setdefault(other.pk, _figure_sentences(other.text))
+            for (sentence_a, figures_a), (sentence_b, figures_b) in itertools.product(mine, theirs):
+                if (
+                    differing(figures_a, figures_b)
+                    and word_overlap(sentence_a, sentence_b) >= settings.CONFLICT_MIN_WORD_OVERLAP
+                ):
+                    pairs.append((chunk, sentence_a, other, sentence_b))
     return pairs
 
 

@@ -82,8 +82,7 @@ def note_of(row: dict, today: date) -> VersionNote:
 
 
 def _note(starts: date | None, until: date | None, superseded_on: date | None, today: date) -> VersionNote:
-    ends = [d for d in (until, superseded_on - timedelta(days=1) if superseded_on else None) if d]
-    last_day = min(ends) if ends else None
+    last_day = _last_day(until, superseded_on)
     span = _span(starts, last_day)
     if superseded_on and superseded_on <= today:
         return VersionNote("superseded", f"Superseded on {format_day(superseded_on)}; in force {span}")
@@ -94,6 +93,17 @@ def _note(starts: date | None, until: date | None, superseded_on: date | None, t
     if starts or last_day:
         return VersionNote("in_force", f"In force {span}")
     return UNDATED
+
+
+def _last_day(until: date | None, superseded_on: date | None) -> date | None:
+    ends = [d for d in (until, superseded_on - timedelta(days=1) if superseded_on else None) if d]
+    return min(ends) if ends else None
+
+
+def period_of(document: Document) -> Period:
+    """Every day the document is in force, by the same rule as `in_force` (open ends as date.min/max)."""
+    row = with_standing(Document.objects.filter(pk=document.pk)).values(*STANDING_FIELDS).get()
+    return Period(row["starts"] or date.min, _last_day(row["effective_until"], row["superseded_on"]) or date.max)
 
 
 def mid_sentence(label: str) -> str:

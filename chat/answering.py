@@ -116,9 +116,10 @@ async def answer_events(
 
 def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None):
     """Relevant passages, with those that contradict them beside them, found in one trip to a search thread."""
-    passages = retrieval.search(user, searched, k=settings.RETRIEVAL_TOP_K, options=options, today=today)
-    relevant = [p for p in passages if relevant_enough(p, searched)]
-    return retrieval.with_disagreements(user, searched, relevant, today=today, options=options)
+    options = options or SearchOptions.from_settings()
+    scope = retrieval.question_scope(user, searched, today=today, options=options)
+    passages = retrieval.search_in(scope, searched, k=settings.RETRIEVAL_TOP_K, options=options)
+    return retrieval.with_disagreements(scope, [p for p in passages if relevant_enough(p, searched)])
 
 
 _find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)

@@ -72,8 +72,12 @@ def search(
     options = options or SearchOptions.from_settings()
     if not query.strip() or k <= 0:
         return []
-    today = today or timezone.localdate()
-    scope = question_scope(user, query, today=today, options=options)
+    scope = question_scope(user, query, today=today or timezone.localdate(), options=options)
+    return search_in(scope, query, k=k, options=options)
+
+
+def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> list[Passage]:
+    """`search` within a scope the caller keeps (an answer reuses it for `with_disagreements`)."""
     if not scope.document_ids:
         return []
     vector = embedding.encode_together([query])[0]
@@ -101,19 +105,15 @@ def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
     ]
 
 
-def with_disagreements(
-    user, query: str, passages: list[Passage], *, today: date | None = None, options: SearchOptions | None = None
-) -> tuple[list[Passage], list[conflicts.Disagreement]]:
+def with_disagreements(scope: Scope, passages: list[Passage]) -> tuple[list[Passage], list[conflicts.Disagreement]]:
     """`passages` with, right after each, the passages that contradict it, and the disagreements.
 
-    Only open conflicts between documents the user may read that are in force for the
-    question count; when no passage's document has one (the search read that), it costs nothing.
+    Only open conflicts between two documents of `scope` (readable, in force for the question)
+    count; when no passage's document has one (the scope read that), it costs nothing.
     """
     if not any(p.in_conflict for p in passages):
         return passages, []
     ids = [p.chunk_id for p in passages]
-    today = today or timezone.localdate()
-    scope = question_scope(user, query, today=today, options=options or SearchOptions.from_settings())
     found = conflicts.disagreements(ids, scope.document_ids)
     missing = {d.other_chunk_id for d in found} | {d.chunk_id for d in found}
     extra = {p.chunk_id: p for p in with_standing(_passages_by_id(scope, missing - set(ids)), scope)}
@@ -195,4 +195,4 @@ def _passage(row: dict, candidate: fusion.Candidate) -> Passage:
     )
 
 
-__all__ = ["Passage", "SearchOptions", "question_scope", "search", "search_prepared", "with_disagreements"]
+__all__ = ["Passage", "SearchOptions", "question_scope", "search", "search_in", "search_prepared", "with_disagreements"]

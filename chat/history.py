@@ -64,8 +64,7 @@ def conversation_for_user(user, conversation_id: int) -> Conversation:
 def conversation_messages(user, conversation: Conversation) -> list[ShownMessage]:
     messages = list(Message.objects.filter(conversation=conversation).prefetch_related("citations"))
     cited_ids = {c.document_id for m in messages for c in m.citations.all() if c.document_id}
-    readable = set(readable_documents(user).filter(pk__in=cited_ids).values_list("pk", flat=True))
-    notes = versions.describe(readable, timezone.localdate())
+    notes = versions.describe(readable_documents(user).filter(pk__in=cited_ids), timezone.localdate())
     return [
         ShownMessage(
             id=m.pk,

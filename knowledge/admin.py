@@ -93,7 +93,8 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         """Staff see only what they may read: an HR record stays with HR staff."""
         readable = readable_documents(request.user).values("pk")
-        return super().get_queryset(request).filter(pk__in=readable).annotate(_chunk_count=Count("chunks"))
+        documents = super().get_queryset(request).filter(pk__in=readable).annotate(_chunk_count=Count("chunks"))
+        return versions.with_standing(documents)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -109,7 +110,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="version today")
     def version_today(self, obj: Document) -> str:
-        note = versions.describe([obj.pk], timezone.localdate()).get(obj.pk, versions.UNDATED)
+        note = versions.note_of(vars(obj), timezone.localdate())
         if note.label:
             return note.label
         if obj.detected_effective_from and not obj.effective_from:

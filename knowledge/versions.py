@@ -9,7 +9,7 @@ about the reader: someone who may read only last year's version still does not g
 presented as today's rule.
 """
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -56,12 +56,9 @@ class VersionNote:
 UNDATED = VersionNote("", "")
 
 
-def describe(document_ids: Iterable[int], today: date) -> dict[int, VersionNote]:
-    """How each document stands on `today`; one query."""
-    ids = set(document_ids)
-    if not ids:
-        return {}
-    rows = with_standing(Document.objects.filter(pk__in=ids)).values("pk", *STANDING_FIELDS)
+def describe(documents: QuerySet[Document], today: date) -> dict[int, VersionNote]:
+    """How each document stands on `today`, read in the query that selects them."""
+    rows = with_standing(documents).values("pk", *STANDING_FIELDS)
     return {row["pk"]: note_of(row, today) for row in rows}
 
 
@@ -77,7 +74,8 @@ def with_standing(documents: QuerySet[Document]) -> QuerySet[Document]:
     )
 
 
-def note_of(row: dict, today: date) -> VersionNote:
+def note_of(row: Mapping, today: date) -> VersionNote:
+    """`row`: a `values()` row of `with_standing`, or `vars()` of a document it annotated."""
     return _note(row["starts"], row["effective_until"], row["superseded_on"], today)
 
 

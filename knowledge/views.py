@@ -69,14 +69,14 @@ def search_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
     """The passages of one document, for following a citation; 404 unless the user may read it now."""
-    document = readable_documents(request.user).filter(pk=document_id).first()
+    document = versions.with_standing(readable_documents(request.user)).filter(pk=document_id).first()
     if document is None:
         raise Http404("No such document.")
     chunks = document.chunks.order_by("ordinal").only("id", "text", "heading_path", "page")
     context = {
         "document": document,
         "chunks": chunks,
-        "version": versions.describe([document.pk], timezone.localdate()).get(document.pk, versions.UNDATED),
+        "version": versions.note_of(vars(document), timezone.localdate()),
         "newer": readable_documents(request.user).filter(supersedes=document).first(),
     }
     return render(request, "knowledge/document.html", context)

@@ -10,6 +10,7 @@ from datetime import date
 
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from knowledge import conflicts, versions
 from knowledge.models import Chunk, Document
@@ -29,10 +30,8 @@ class Scope:
 
 
 def scope_of(allowed: QuerySet[Document], *, today: date | None = None) -> Scope:
-    """With `today`, the same query also reads how each version stands and which documents have conflicts."""
-    if today is None:
-        rows = list(allowed.values_list("pk", "chunks_total"))
-        return Scope(document_ids=[pk for pk, _ in rows], chunk_count=sum(total for _, total in rows))
+    """The same query also reads how each version stands on `today` and which documents have conflicts."""
+    today = today or timezone.localdate()
     rows = list(
         versions.with_standing(allowed)
         .annotate(in_conflict=conflicts.open_conflicts_exist())

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from chat.history import conversation_for_user
-from chat.models import Message
+from chat.models import Citation, Message
 
 MAX_TITLE = 200
 MAX_COMMENT = 2000
@@ -39,3 +39,12 @@ def message_feedback(*, user, message_id: int, rating: str, comment: str = "") -
     )
     if not updated:
         raise Http404("No such message.")
+
+
+def helpful_citations() -> list[tuple[str, str, str]]:
+    """(question as searched, heading path, text) of every passage cited by an answer rated helpful:
+    the pairs that tune the embedding model. Passages since removed are left out."""
+    rows = Citation.objects.filter(
+        message__feedback="up", message__status=Message.Status.COMPLETE, chunk__isnull=False
+    ).values_list("message__standalone_question", "message__question", "chunk__heading_path", "chunk__text")
+    return [(searched or asked, heading, text) for searched, asked, heading, text in rows]

@@ -5,7 +5,7 @@ from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from knowledge import versions
+from knowledge import embedding_models, versions
 from knowledge.access import readable_documents
 from knowledge.dating import format_day
 from knowledge.documents import (
@@ -15,7 +15,8 @@ from knowledge.documents import (
     find_identical,
     title_from_filename,
 )
-from knowledge.models import ApiToken, Conflict, Document
+from knowledge.embedding import ModelMissing
+from knowledge.models import ApiToken, Conflict, Document, EmbeddingModel
 from knowledge.parsing import SUPPORTED_DESCRIPTION
 
 
@@ -229,3 +230,96 @@ class ConflictAdmin(admin.ModelAdmin):
     def reopen(self, request, queryset) -> None:
         count = queryset.exclude(dismissed_at=None).update(dismissed_at=None, dismissed_by=None)
         self.message_user(request, f"Reopened {count} conflict(s).", messages.SUCCESS)
+
+
+@admin.register(EmbeddingModel)
+class EmbeddingModelAdmin(admin.ModelAdmin):
+    """Models come from `finetune_embeddings`; here they are compared, activated and rolled back."""
+
+    list_display = [
+        "name",
+        "state",
+        "chunks_with_vectors",
+        "heldout_base",
+        "heldout_tuned",
+        "created_at",
+        "activated_at",
+    ]
+    readonly_fields = [f.name for f in EmbeddingModel._meta.fields] + ["heldout_base", "heldout_tuned"]
+    exclude = ["manifest"]
+    actions = ["activate", "activate_forced", "roll_back"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        busy = obj is not None and obj.state != EmbeddingModel.State.AVAILABLE
+        return super().has_delete_permission(request, obj) and not busy
+
+    def has_switch_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def changelist_view(self, request, extra_context=None):
+        self._counts = {s.row.pk: s for s in embedding_models.statuses()}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="chunks with its vectors")
+    def chunks_with_vectors(self, obj: EmbeddingModel) -> str:
+        status = getattr(self, "_counts", {}).get(obj.pk)
+        return f"{status.chunks_with_vectors}/{status.chunks_total}" if status else "—"
+
+    @admin.display(description="held-out base (nDCG@10 · MRR@10 · recall@5)")
+    def heldout_base(self, obj: EmbeddingModel) -> str:
+        return _metrics((obj.manifest.get("metrics") or {}).get("base"))
+
+    @admin.display(description="held-out tuned")
+    def heldout_tuned(self, obj: EmbeddingModel) -> str:
+        return _metrics((obj.manifest.get("metrics") or {}).get("tuned"))
+
+    def _activate(self, request, queryset, *, force: bool) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one model to activate.", messages.ERROR)
+            return
+        self._start(request, queryset.get().name, force=force)
+
+    def _start(self, request, name: str, *, force: bool) -> None:
+        from knowledge.tasks import build_embedding_model
+
+        try:
+            embedding_models.activation_start(name, force=force)
+        except (embedding_models.ActivationRefused, ModelMissing) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        build_embedding_model.delay(name)
+        self.message_user(
+            request,
+            f"Re-embedding every chunk with {name} in the background; questions use the current model until "
+            "it is done, then switch at once.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Activate (re-embed in the background, then switch)", permissions=["switch"])
+    def activate(self, request, queryset) -> None:
+        self._activate(request, queryset, force=False)
+
+    @admin.action(description="Activate even if it scored worse than its base", permissions=["switch"])
+    def activate_forced(self, request, queryset) -> None:
+        self._activate(request, queryset, force=True)
+
+    @admin.action(description="Roll back to the model active before the current one", permissions=["switch"])
+    def roll_back(self, request, queryset) -> None:
+        try:
+            target = embedding_models.rollback_target()
+        except embedding_models.ActivationRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self._start(request, target.name, force=True)
+
+
+def _metrics(scores: dict | None) -> str:
+    if not scores:
+        return "—"
+    return " · ".join(f"{scores[m]:.3f}" if m in scores else "—" for m in ("ndcg@10", "mrr@10", "recall@5"))

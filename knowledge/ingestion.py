@@ -22,6 +22,7 @@ from knowledge import embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
 from knowledge.dating import effective_dates
 from knowledge.documents import content_checksum
+from knowledge.embedding_models import ModelSwitched, active_name, ensure_current
 from knowledge.models import Chunk, Conflict, Document
 from knowledge.parsing import UnreadableDocument, parse_document
 
@@ -43,8 +44,8 @@ def document_ingest(*, document_id: int, force: bool = False) -> bool:
     prepared = _prepare(document_id, force=force)
     if prepared is None:
         return False
-    vectors = _embed_with_progress(prepared)
-    _replace_chunks(prepared, vectors)
+    model = active_name()
+    _store(prepared, _embed_with_progress(prepared, model), model)
     return True
 
 
@@ -59,6 +60,7 @@ def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] 
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store") as storer,
     ):
         try:
+            model = active_name()
             pending = [(i, preparer.submit(_prepare, i, force=False)) for i in document_ids]
             group: list[_Prepared] = []
             stored = []
@@ -71,8 +73,8 @@ def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] 
                 last = position == len(pending) - 1
                 if group and (last or sum(len(p.chunked.chunks) for p in group) >= PIPELINE_GROUP_CHUNKS):
                     texts = [spec.embedding_text for p in group for spec in p.chunked.chunks]
-                    vectors = embedding.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
-                    stored.append(storer.submit(_store_group, group, vectors, on_done))
+                    vectors = embedding.encode(texts, model=model, batch_size=settings.EMBEDDING_BATCH_SIZE)
+                    stored.append(storer.submit(_store_group, group, vectors, model, on_done))
                     group = []
             for future in stored:
                 future.result()
@@ -81,13 +83,26 @@ def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] 
             storer.submit(connections.close_all).result()
 
 
-def _store_group(group: list[_Prepared], vectors: np.ndarray, on_done: Callable[[int], None]) -> None:
+def _store_group(group: list[_Prepared], vectors: np.ndarray, model: str, on_done: Callable[[int], None]) -> None:
     offset = 0
     for item in group:
         count = len(item.chunked.chunks)
-        _replace_chunks(item, vectors[offset : offset + count])
+        _store(item, vectors[offset : offset + count], model)
         offset += count
         on_done(item.document_id)
+
+
+def _store(prepared: _Prepared, vectors: np.ndarray, model: str) -> None:
+    """Embeds again when another model became active since the vectors were made."""
+    for _attempt in range(3):
+        try:
+            _replace_chunks(prepared, vectors, model)
+            return
+        except ModelSwitched as switched:
+            model = switched.active
+            texts = [spec.embedding_text for spec in prepared.chunked.chunks]
+            vectors = embedding.encode(texts, model=model, batch_size=settings.EMBEDDING_BATCH_SIZE)
+    raise RuntimeError("The active embedding model kept changing while a document was stored.")
 
 
 def _prepare(document_id: int, *, force: bool) -> _Prepared | None:
@@ -139,20 +154,22 @@ def _read(document: Document) -> bytes:
         raise UnreadableDocument("The uploaded file is missing from storage; upload it again.") from None
 
 
-def _embed_with_progress(prepared: _Prepared) -> np.ndarray:
+def _embed_with_progress(prepared: _Prepared, model: str) -> np.ndarray:
     document_id = prepared.document_id
     texts = [spec.embedding_text for spec in prepared.chunked.chunks]
     Document.objects.filter(pk=document_id).update(chunks_total=len(texts))
     batches = []
     for start in range(0, len(texts), PROGRESS_BATCH):
         batches.append(
-            embedding.encode(texts[start : start + PROGRESS_BATCH], batch_size=settings.EMBEDDING_BATCH_SIZE)
+            embedding.encode(
+                texts[start : start + PROGRESS_BATCH], model=model, batch_size=settings.EMBEDDING_BATCH_SIZE
+            )
         )
         Document.objects.filter(pk=document_id).update(chunks_embedded=min(start + PROGRESS_BATCH, len(texts)))
     return np.concatenate(batches)
 
 
-def _replace_chunks(prepared: _Prepared, vectors: np.ndarray) -> None:
+def _replace_chunks(prepared: _Prepared, vectors: np.ndarray, model: str) -> None:
     document_id, chunked = prepared.document_id, prepared.chunked
     detected_from, detected_until = effective_dates(chunked.parsed_text)
     with transaction.atomic():
@@ -171,10 +188,11 @@ def _replace_chunks(prepared: _Prepared, vectors: np.ndarray) -> None:
                 char_end=spec.char_end,
                 token_count=spec.token_count,
                 embedding=vector,
-                embedding_model=embedding.MODEL_NAME,
+                embedding_model=model,
             )
             for ordinal, (spec, vector) in enumerate(zip(chunked.chunks, vectors, strict=True))
         )
+        ensure_current(model)
         Document.objects.filter(pk=document_id).update(
             status=Document.Status.READY,
             error="",

@@ -108,6 +108,12 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
+    embedding_next = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    embedding_next_model = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The model that made `embedding_next`: the one being built, or the previous one.",
+    )
     search_vector = models.GeneratedField(
         expression=SearchVector("heading_path", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),
@@ -134,6 +140,50 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document.title} #{self.ordinal}"
+
+
+class EmbeddingModel(models.Model):
+    """A model the knowledge base can be searched with: the packaged one, or one `finetune_embeddings` made.
+
+    One is active: questions and new chunks are embedded with it. Activating another fills
+    `Chunk.embedding_next` in the background while questions keep using `Chunk.embedding`; the
+    switch swaps the two columns in one transaction, so the previous model's vectors stay at
+    hand and rolling back costs no re-embedding.
+    """
+
+    class State(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        BUILDING = "building", "Re-embedding"
+        ACTIVE = "active", "Active"
+
+    name = models.CharField(max_length=200, unique=True)
+    base_model = models.CharField(max_length=200, blank=True)
+    manifest = models.JSONField(default=dict, blank=True, help_text="Training data, parameters and held-out metrics.")
+    state = models.CharField(max_length=16, choices=State, default=State.AVAILABLE)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The model that was active before this one; rolling back activates it.",
+    )  # fmt: skip
+    forced = models.BooleanField(default=False, help_text="Activated although it scored worse than its base.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["available", "building", "active"]), name="embedding_model_state_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="one_active_embedding_model"
+            ),
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="building"), name="one_building_embedding_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Conflict(models.Model):

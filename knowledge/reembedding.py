@@ -1,4 +1,4 @@
-"""Re-embed stored chunks with the current model, in batches that a worker can run and retry.
+"""Re-embed stored chunks with the active model, in batches that a worker can run and retry.
 
 Work is chosen by what a chunk records (`embedding_model`), so an interrupted run is
 resumed by running it again: finished batches no longer match.
@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from knowledge import embedding
 from knowledge.chunking import embedding_text
+from knowledge.embedding_models import ModelSwitched, active_name, ensure_current
 from knowledge.models import Chunk
 
 
@@ -18,7 +19,7 @@ def chunks_to_reembed(*, model: str | None = None, everything: bool = False, aft
         return chunks
     if model:
         return chunks.filter(embedding_model=model)
-    return chunks.exclude(embedding_model=embedding.MODEL_NAME)
+    return chunks.exclude(embedding_model=active_name())
 
 
 def batches(ids: list[int], size: int) -> list[list[int]]:
@@ -26,13 +27,22 @@ def batches(ids: list[int], size: int) -> list[list[int]]:
 
 
 def chunks_reembed(*, chunk_ids: list[int]) -> int:
-    """Embeds outside the transaction, then writes the batch at once; deleted chunks are skipped."""
+    """Embeds outside the transaction, then writes the batch at once; deleted chunks are skipped.
+
+    Embeds again if another model became active meanwhile (the write holds the lock the switch needs).
+    """
+    model = active_name()
     chunks = list(Chunk.objects.filter(pk__in=chunk_ids).order_by("pk"))
-    vectors = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks])
-    for chunk, vector in zip(chunks, vectors, strict=True):
-        chunk.embedding = vector
-        chunk.embedding_model = embedding.MODEL_NAME
-    with transaction.atomic():
-        still_there = set(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", flat=True))
-        Chunk.objects.bulk_update([c for c in chunks if c.pk in still_there], ["embedding", "embedding_model"])
-    return len(still_there)
+    for _attempt in range(3):
+        vectors = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model=model)
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            chunk.embedding = vector
+            chunk.embedding_model = model
+        try:
+            with transaction.atomic():
+                updated = Chunk.objects.bulk_update(chunks, ["embedding", "embedding_model"]) if chunks else 0
+                ensure_current(model)
+            return updated
+        except ModelSwitched as switched:
+            model = switched.active
+    raise RuntimeError("The active embedding model kept changing during a re-embedding batch.")

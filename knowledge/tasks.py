@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from knowledge.conflicts import conflicts_detect
 from knowledge.documents import documents_requeue_waiting
+from knowledge.embedding_models import build_step
 from knowledge.ingestion import document_fail_unexpectedly, document_ingest
 from knowledge.reembedding import chunks_reembed
 
@@ -46,6 +47,13 @@ def detect_conflicts(document_id: int) -> None:
 @shared_task(**RETRY_ON_DATABASE_OUTAGE)
 def reembed_chunks(chunk_ids: list[int]) -> None:
     chunks_reembed(chunk_ids=chunk_ids)
+
+
+@shared_task(**RETRY_ON_DATABASE_OUTAGE)
+def build_embedding_model(name: str) -> None:
+    """One batch per task, then the next is queued: a killed worker loses one batch at most."""
+    if build_step(name, batch_size=settings.EMBEDDING_BUILD_BATCH):
+        build_embedding_model.delay(name)
 
 
 @worker_ready.connect

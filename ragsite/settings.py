@@ -153,6 +153,10 @@ if env_bool("TRUST_X_FORWARDED_PROTO"):  # only behind a proxy that sets it
 # Small batches waste less on padding: measured on 2 cores, 8 embeds a document's chunks
 # about 25% faster than 32 (chunks of one document vary widely in length).
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 8)
+# Tuned embedding models (`finetune_embeddings`), one folder each; every web and worker process reads it.
+EMBEDDING_MODELS_DIR = Path(os.environ.get("EMBEDDING_MODELS_DIR", VAR_DIR / "models"))
+# Activating a model re-embeds this many chunks per worker task.
+EMBEDDING_BUILD_BATCH = env_int("EMBEDDING_BUILD_BATCH", 256)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 32)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 4)

@@ -21,6 +21,7 @@ from pgvector.django import CosineDistance
 from knowledge import conflicts, embedding, versions
 from knowledge.access import readable_documents
 from knowledge.dating import question_period
+from knowledge.embedding_models import ModelSwitched, active_name
 from knowledge.retrieval import dense, fusion, lexical, reranking
 from knowledge.retrieval.scope import Scope, scope_of
 
@@ -77,11 +78,21 @@ def search(
 
 
 def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> list[Passage]:
-    """`search` within a scope the caller keeps (an answer reuses it for `with_disagreements`)."""
+    """`search` within a scope the caller keeps (an answer reuses it for `with_disagreements`).
+
+    The question is embedded with the active model; if a switch lands between that and the
+    search, it is embedded again with the new one.
+    """
     if not scope.document_ids:
         return []
-    vector = embedding.encode_together([query])[0]
-    return with_standing(search_prepared(scope, query, vector, k=k, options=options), scope)
+    model = active_name()
+    try:
+        vector = embedding.encode_together([query], model=model)[0]
+        return with_standing(search_prepared(scope, query, vector, k=k, options=options, model=model), scope)
+    except ModelSwitched as switched:
+        vector = embedding.encode_together([query], model=switched.active)[0]
+        passages = search_prepared(scope, query, vector, k=k, options=options, model=switched.active)
+        return with_standing(passages, scope)
 
 
 def question_scope(user, query: str, *, today: date, options: SearchOptions) -> Scope:
@@ -141,12 +152,14 @@ def _passages_by_id(scope: Scope, chunk_ids: set[int]) -> list[Passage]:
     return [_passage({**row, "distance": 1.0}, fusion.Candidate(row["id"], 0.0, ["conflict"])) for row in rows]
 
 
-def search_prepared(scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions) -> list[Passage]:
-    """The part after the query embedding (the benchmark times this, with `scope_of`)."""
+def search_prepared(
+    scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions, model: str | None = None
+) -> list[Passage]:
+    """The part after the query embedding (the benchmark times this, with `scope_of`); `model` made `vector`."""
     pool = max(options.candidates, k)
     ranked: dict[str, list[int]] = {}
     if options.dense:
-        ranked["dense"] = dense.ranked_chunk_ids(scope, vector, pool, exact=options.exact)
+        ranked["dense"] = dense.ranked_chunk_ids(scope, vector, pool, model=model, exact=options.exact)
     if options.lexical:
         ranked["lexical"] = lexical.ranked_chunk_ids(scope, query, pool)
     candidates = fusion.reciprocal_rank_fusion(ranked, k=options.rrf_k)

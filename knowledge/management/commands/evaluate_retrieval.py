@@ -14,6 +14,7 @@ from django.utils import timezone
 from knowledge import embedding
 from knowledge.demo import HANDBOOK_DIR
 from knowledge.documents import document_create
+from knowledge.embedding_models import activate_in_empty_knowledge_base, active_name
 from knowledge.evaluation import (
     LabelledSetError,
     collapse_to_documents,
@@ -21,6 +22,7 @@ from knowledge.evaluation import (
     load_beir,
     load_labelled,
     mean_scores,
+    normalise,
     score_ranking,
 )
 from knowledge.folders import folder_ingest
@@ -28,6 +30,7 @@ from knowledge.ingestion import documents_ingest
 from knowledge.models import Chunk
 from knowledge.retrieval import SearchOptions, question_scope, search_prepared
 from knowledge.sandbox import throwaway_knowledge_base
+from knowledge.tuning.training import read_manifest
 
 DEPTH = 20
 
@@ -64,9 +67,18 @@ class Command(BaseCommand):
             default=None,
             help="the day the questions are asked (YYYY-MM-DD; default today): which policy versions are in force",
         )
+        parser.add_argument("--model", help="embed with this model (a `finetune_embeddings` name); default: the base")
+        parser.add_argument(
+            "--heldout-of", metavar="MODEL", help="only the questions this tuned model's training held out"
+        )
 
     def handle(self, *args, path: Path, documents: Path, glob: str, json: bool, today: date | None, **options) -> None:
         self.today = today or timezone.localdate()
+        model = options["model"] or embedding.MODEL_NAME
+        try:
+            embedding.get_model(model)
+        except embedding.ModelMissing as exc:
+            raise CommandError(str(exc)) from None
         beir = path.is_dir()
         if beir and not (path / "corpus.jsonl").exists():
             raise CommandError(f"{path} has no corpus.jsonl: not a BEIR folder.")
@@ -80,9 +92,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except UnicodeDecodeError:
             raise CommandError(f"{path} is not UTF-8 text.") from None
+        if options["heldout_of"]:
+            queries = _heldout(queries, options["heldout_of"])
         if not queries:
             raise CommandError("The labelled set has no questions with relevance judgements.")
         with throwaway_knowledge_base():
+            activate_in_empty_knowledge_base(model)
             report = self.evaluate(corpus, queries, documents, glob)
         self.stdout.write(_json.dumps(report, indent=2) if json else _table(report))
 
@@ -107,7 +122,8 @@ class Command(BaseCommand):
             created = {}
         ingest_s = time.perf_counter() - started
         user = get_user_model().objects.create_superuser("evaluation", password=None)
-        vectors = embedding.encode([q.text for q in queries])
+        model = active_name()
+        vectors = embedding.encode([q.text for q in queries], model=model)
         chunk_count = Chunk.objects.count()
         report = {}
         for name, options in methods().items():
@@ -115,7 +131,7 @@ class Command(BaseCommand):
             for query, vector in zip(queries, vectors, strict=True):
                 began = time.perf_counter()
                 scope = question_scope(user, query.text, today=self.today, options=options)
-                passages = search_prepared(scope, query.text, vector, k=DEPTH, options=options)
+                passages = search_prepared(scope, query.text, vector, k=DEPTH, options=options, model=model)
                 latencies.append((time.perf_counter() - began) * 1000)
                 if beir:
                     ranked = collapse_to_documents([created[p.document_id] for p in passages])
@@ -134,6 +150,16 @@ class Command(BaseCommand):
 
 
 _json = json
+
+
+def _heldout(queries: list, model: str) -> list:
+    held = {normalise(q) for q in read_manifest(model).get("heldout_questions", [])}
+    if not held:
+        raise CommandError(f"{model} has no held-out questions in its manifest.")
+    kept = [q for q in queries if normalise(q.text) in held]
+    if not kept:
+        raise CommandError(f"None of {model}'s held-out questions is in this labelled set.")
+    return kept
 
 
 def _table(report: dict) -> str:

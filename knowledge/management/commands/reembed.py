@@ -1,14 +1,14 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from knowledge import embedding
+from knowledge.embedding_models import active_name
 from knowledge.reembedding import batches, chunks_reembed, chunks_to_reembed
 from knowledge.tasks import reembed_chunks
 
 
 class Command(BaseCommand):
     help = (
-        "Re-embed chunks with the current embedding model: by default those another model made. "
+        "Re-embed chunks with the active embedding model: by default those another model made. "
         "Runs in the background on the worker unless --inline; run it again to resume."
     )
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             ).values_list("pk", flat=True)
         )
         groups = batches(ids, max(1, options["batch_size"]))
-        self.stdout.write(f"{len(ids)} chunk(s) to re-embed with {embedding.MODEL_NAME} in {len(groups)} batch(es).")
+        self.stdout.write(f"{len(ids)} chunk(s) to re-embed with {active_name()} in {len(groups)} batch(es).")
         if options["inline"]:
             for group in tqdm(groups, unit="batch", disable=options["verbosity"] == 0):
                 chunks_reembed(chunk_ids=group)

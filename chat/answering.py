@@ -4,6 +4,7 @@ The consumer only forwards these events; a test can drive this function directly
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from chat import notes, prompting
@@ -26,6 +27,7 @@ from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
 from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
+from knowledge.embedding_models import active_name
 from knowledge.retrieval import Passage, SearchOptions
 
 # Searches (on the way to the first token) run beside each other, off the one thread Django's
@@ -138,8 +140,10 @@ def relevant_enough(passage: Passage, question: str) -> bool:
 
 
 def warm_up(backend: Backend) -> None:
-    """Load the models while the person is still typing; both loads happen once per process."""
+    """Load the models while the person is still typing; each load happens once per process."""
     embedding.get_model()
+    with contextlib.suppress(DatabaseError, embedding.ModelMissing):
+        embedding.get_model(active_name())  # a tuned model, when one searches the knowledge base
     load = getattr(backend, "load", None)
     if load is not None:
         load()

@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chat.answer_evaluation import best_floor, load_cases, run_all, summarise, top_similarities
 from chat.generation import get_backend
+from knowledge import embedding
 from knowledge.demo import HANDBOOK_DIR
+from knowledge.embedding_models import activate_in_empty_knowledge_base
 from knowledge.evaluation import LabelledSetError
 from knowledge.folders import folder_ingest
 from knowledge.retrieval import SearchOptions
@@ -40,6 +42,7 @@ class Command(BaseCommand):
             action="store_true",
             help="search every version of every policy whatever its dates (the behaviour before versions existed)",
         )
+        parser.add_argument("--model", help="search with this embedding model (a `finetune_embeddings` name)")
         parser.add_argument(
             "--calibrate",
             action="store_true",
@@ -68,7 +71,13 @@ class Command(BaseCommand):
         except LabelledSetError as exc:
             raise CommandError(str(exc)) from None
         backend = get_backend()
+        model = options["model"] or embedding.MODEL_NAME
+        try:
+            embedding.get_model(model)
+        except embedding.ModelMissing as exc:
+            raise CommandError(str(exc)) from None
         with throwaway_knowledge_base():
+            activate_in_empty_knowledge_base(model)
             summary = folder_ingest(root=documents)
             if not summary.ready:
                 raise CommandError(f"No document in {documents} could be ingested.")

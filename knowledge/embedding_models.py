@@ -143,10 +143,10 @@ def build_step(name: str, *, batch_size: int) -> bool:
     """
     if not EmbeddingModel.objects.filter(name=name, state=EmbeddingModel.State.BUILDING).exists():
         return False
-    ids = missing_ids(name, limit=batch_size)
+    ids = missing_ids(name, limit=max(batch_size, SWITCH_MAX_LATE_CHUNKS + 1))
     if len(ids) > SWITCH_MAX_LATE_CHUNKS:
         with transaction.atomic():
-            _fill(ids, name)  # chunks deleted meanwhile are skipped by bulk_update
+            _fill(ids[:batch_size], name)  # chunks deleted meanwhile are skipped by bulk_update
         return True
     return not _switch(name)
 

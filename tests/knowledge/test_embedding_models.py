@@ -327,3 +327,14 @@ def test_finetune_command_refuses_bad_input_before_training(db, ingest, argument
     with pytest.raises(CommandError, match=message):
         call_command("finetune_embeddings", *arguments, stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0)
     assert not EmbeddingModel.objects.exclude(name=BASE).exists()
+
+
+def test_a_build_in_batches_smaller_than_the_late_allowance_still_ends(tuned, ingest, monkeypatch):
+    monkeypatch.setattr(embedding_models, "SWITCH_MAX_LATE_CHUNKS", 3)
+    ingest("handbook.md", HANDBOOK)
+    activation_start(tuned)
+    steps = 0
+    while build_step(tuned, batch_size=2):
+        steps += 1
+        assert steps < 20, "the build never got to the switch"
+    assert embedding_models.active_name() == tuned and steps == 2, "6 chunks: 2 batches of 2, then 2 under the lock"

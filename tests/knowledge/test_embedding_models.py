@@ -280,9 +280,7 @@ def test_the_admin_lists_models_with_metrics_and_refuses_a_worse_one(tuned, inge
     assert "tuned-a" in page and "Activate (re-embed" not in page, "only superusers switch models"
 
 
-def test_finetune_command_trains_scores_saves_registers_and_activates(db, ingest, settings, tmp_path):
-    settings.EMBEDDING_MODELS_DIR = tmp_path / "models"
-    ingest("handbook.md", HANDBOOK)
+def labelled_questions(folder):
     questions = [
         {"question": "How is overtime repaid?", "evidence": "repaid as time off in lieu"},
         {"question": "Who is in grade C3?", "evidence": "Grade C3 covers senior engineers"},
@@ -291,11 +289,17 @@ def test_finetune_command_trains_scores_saves_registers_and_activates(db, ingest
         {"question": "Is second class refunded?", "evidence": "reimbursed in second class"},
         {"question": "Where can visitors leave their car?", "evidence": "Visitors park in row C"},
     ]
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps(q) for q in questions))
+    path = folder / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(q) for q in questions))
+    return path
+
+
+def test_finetune_command_trains_scores_saves_registers_and_activates(db, ingest, settings, tmp_path):
+    settings.EMBEDDING_MODELS_DIR = tmp_path / "models"
+    ingest("handbook.md", HANDBOOK)
     out = io.StringIO()
     call_command(
-        "finetune_embeddings", "--pairs", str(pairs), "--epochs", "1", "--name", "hb", "--json",
+        "finetune_embeddings", "--pairs", str(labelled_questions(tmp_path)), "--epochs", "1", "--name", "hb", "--json",
         "--activate", "--force", "--inline", stdout=out, stderr=io.StringIO(), verbosity=0,
     )  # fmt: skip
     result = json.loads(out.getvalue().splitlines()[-1])
@@ -308,6 +312,21 @@ def test_finetune_command_trains_scores_saves_registers_and_activates(db, ingest
     assert EmbeddingModel.objects.get(name="hb").manifest["metrics"]["tuned"] == result["tuned"]
     assert embedding_models.active_name() == "hb"
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {"hb"}
+
+
+def test_a_tuned_model_that_scores_worse_is_saved_but_not_activated(db, ingest, settings, tmp_path):
+    settings.EMBEDDING_MODELS_DIR = tmp_path / "models"
+    ingest("handbook.md", HANDBOOK)
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "finetune_embeddings", "--pairs", str(labelled_questions(tmp_path)), "--learning-rate", "0.5",
+        "--name", "wrecked", "--json", "--activate", "--inline", stdout=out, stderr=err, verbosity=0,
+    )  # fmt: skip  # a learning rate that wrecks the model
+    result = json.loads(out.getvalue().splitlines()[-1])
+    assert result["tuned"]["ndcg@10"] < result["base"]["ndcg@10"] and result["activated"] is False
+    assert "Not activated: wrecked is worse than" in err.getvalue()
+    assert embedding_models.active_name() == BASE
+    assert EmbeddingModel.objects.get(name="wrecked").state == EmbeddingModel.State.AVAILABLE
 
 
 @pytest.mark.parametrize(

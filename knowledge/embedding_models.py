@@ -131,7 +131,7 @@ def _fill(chunk_ids: list[int], name: str) -> int:
     vectors = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model=name)
     for chunk, vector in zip(chunks, vectors, strict=True):
         chunk.embedding_next, chunk.embedding_next_model = vector, name
-    Chunk.objects.bulk_update(chunks, ["embedding_next", "embedding_next_model"])
+    Chunk.objects.bulk_update(chunks, ["embedding_next", "embedding_next_model"])  # one transaction
     return len(chunks)
 
 
@@ -145,8 +145,7 @@ def build_step(name: str, *, batch_size: int) -> bool:
         return False
     ids = missing_ids(name, limit=max(batch_size, SWITCH_MAX_LATE_CHUNKS + 1))
     if len(ids) > SWITCH_MAX_LATE_CHUNKS:
-        with transaction.atomic():
-            _fill(ids[:batch_size], name)  # chunks deleted meanwhile are skipped by bulk_update
+        _fill(ids[:batch_size], name)  # chunks deleted meanwhile are skipped by bulk_update
         return True
     return not _switch(name)
 

@@ -27,7 +27,7 @@ class TuningError(Exception):
 class Sources:
     pair_files: list[Path] = field(default_factory=list)
     feedback: list[tuple[str, str, str]] = field(default_factory=list)  # chat.conversations.helpful_citations()
-    synthetic: bool = True
+    headings: str = "auto"  # heading-path pairs: "always", "never", or "auto": only without real pairs
     write_question: Callable[[str], str] | None = None
 
 
@@ -46,8 +46,9 @@ def plan(sources: Sources, *, holdout: float, seed: int, eval_corpus: int) -> Pl
     for path in sources.pair_files:
         found += pairing.from_file(path, index)
     found += pairing.from_feedback(sources.feedback)
-    if sources.synthetic:
-        found += pairing.synthetic(chunks, write_question=sources.write_question)
+    headings = sources.headings == "always" or (sources.headings == "auto" and not found)
+    if headings or sources.write_question is not None:
+        found += pairing.synthetic(chunks, headings=headings, write_question=sources.write_question)
     found = pairing.deduplicated(found)
     train_pairs, heldout = pairing.split(found, holdout=holdout, seed=seed)
     if not train_pairs:

@@ -119,14 +119,16 @@ def from_feedback(rated: Iterable[tuple[str, str, str]]) -> list[Pair]:
     return [Pair(" ".join(q.split()), embedding_text(h, t), "feedback") for q, h, t in rated if q.strip()]
 
 
-def synthetic(chunks: Iterable[tuple[str, str]], *, write_question: Callable[[str], str] | None = None) -> list[Pair]:
-    """Each chunk paired with its heading path read as a query, and with a question a language model
-    wrote for it when one is given (an empty answer adds nothing)."""
+def synthetic(
+    chunks: Iterable[tuple[str, str]], *, headings: bool = True, write_question: Callable[[str], str] | None = None
+) -> list[Pair]:
+    """Each chunk paired with its heading path read as a query (`headings`), and with a question a
+    language model wrote for it when one is given (an empty answer adds nothing)."""
     pairs = []
     for heading, text in chunks:
         passage = embedding_text(heading, text)
         parts = [p.strip() for p in heading.split(">") if p.strip()]
-        if parts:
+        if parts and headings:
             pairs.append(Pair(" – ".join(parts[-2:]), passage, "synthetic"))
         if write_question is not None and (question := write_question(passage).strip()):
             pairs.append(Pair(question, passage, "synthetic"))

@@ -304,7 +304,7 @@ def test_finetune_command_trains_scores_saves_registers_and_activates(db, ingest
     )  # fmt: skip
     result = json.loads(out.getvalue().splitlines()[-1])
     assert result["name"] == "hb" and result["heldout_queries"] == 2 and result["activated"] is True
-    assert result["train_pairs"] == 4 + 6, "four questions and six heading paths"
+    assert result["train_pairs"] == 4, "four questions; heading paths only when there are none"
     assert set(result["base"]) == set(result["tuned"]) >= {"recall@1", "recall@5", "mrr@10", "ndcg@10", "cos_gap"}
     manifest = json.loads((tmp_path / "models" / "hb" / "ragsite-manifest.json").read_text())
     assert manifest["base_model"] == BASE and manifest["parameters"]["epochs"] == 1
@@ -338,7 +338,7 @@ def test_a_tuned_model_that_scores_worse_is_saved_but_not_activated(db, ingest, 
         (["--pairs", "/nonexistent/pairs.jsonl"], "is not a file"),
         (["--documents", "/nonexistent"], "is not a folder"),
         (["--name", "../escape", "--no-feedback"], "is not a model name"),
-        (["--no-synthetic", "--no-feedback"], "no question–passage pairs to train on"),
+        (["--headings", "never", "--no-feedback"], "no question–passage pairs to train on"),
     ],
 )
 def test_finetune_command_refuses_bad_input_before_training(db, ingest, arguments, message):

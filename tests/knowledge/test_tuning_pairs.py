@@ -150,3 +150,18 @@ def test_generated_questions_come_from_the_configured_model_and_only_questions_c
     assert write("Leave\nYou get 25 days.") == ""
     llm_settings.status = 500
     assert write("Leave\nYou get 25 days.") == "", "a failing model adds no pair and stops nothing"
+
+
+def test_heading_paths_train_only_when_there_are_no_real_questions_unless_asked(db, ingest, tmp_path):
+    from knowledge.tuning.finetune import Sources, plan
+
+    ingest("h.md", "# Leave\n\nYou get 25 days.\n\n# Travel\n\nTrains are second class.")
+    path = write(tmp_path, "q.jsonl", '{"question": "How many days off?", "evidence": "You get 25 days."}\n')
+
+    def sources_of(**given) -> dict[str, int]:
+        return plan(Sources(**given), holdout=0, seed=1, eval_corpus=10).found
+
+    assert sources_of(pair_files=[path]) == {"file": 1}
+    assert sources_of() == {"synthetic": 2}, "no real questions: the heading paths are all there is"
+    assert sources_of(pair_files=[path], headings="always") == {"file": 1, "synthetic": 2}
+    assert sources_of(pair_files=[path], write_question=lambda p: "What does it say?") == {"file": 1, "synthetic": 2}

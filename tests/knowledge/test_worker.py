@@ -26,20 +26,22 @@ DONE = {Document.Status.READY, Document.Status.FAILED}
 @pytest.fixture
 def start_worker():
     processes: list[subprocess.Popen] = []
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url_for(connection.settings_dict["NAME"]),
-        CELERY_TASK_ALWAYS_EAGER="0",
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        # a killed worker's task comes back after 3 s, not the production hour
-        CELERY_VISIBILITY_TIMEOUT="3",
-        CELERY_RESTORE_INTERVAL="1",
-        MAX_UNPACKED_BYTES="10000000",
-        QUEUE_SWEEP_S="1",
-    )
 
     def start(log=None) -> subprocess.Popen:
         """`log`: an open file that receives the worker's INFO log (which tasks it ran)."""
+        env = dict(
+            os.environ,
+            DATABASE_URL=database_url_for(connection.settings_dict["NAME"]),
+            CELERY_TASK_ALWAYS_EAGER="0",
+            MEDIA_ROOT=str(settings.MEDIA_ROOT),
+            EMBEDDING_MODELS_DIR=str(settings.EMBEDDING_MODELS_DIR),
+            EMBEDDING_BUILD_BATCH="8",
+            # a killed worker's task comes back after 3 s, not the production hour
+            CELERY_VISIBILITY_TIMEOUT="3",
+            CELERY_RESTORE_INTERVAL="1",
+            MAX_UNPACKED_BYTES="10000000",
+            QUEUE_SWEEP_S="1",
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo",
              "--loglevel", "INFO" if log else "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
@@ -158,3 +160,38 @@ def test_an_upload_while_redis_is_away_waits_and_is_ingested_when_it_is_back(sta
     assert document.status == Document.Status.READY and document.error == ""
     assert document.chunks.count() == 1
     assert worker.poll() is None
+
+
+def test_worker_killed_while_switching_embedding_models_resumes_and_switches_once(start_worker, settings, tmp_path):
+    import numpy as np
+
+    from knowledge import embedding, embedding_models
+    from knowledge.chunking import embedding_text
+    from knowledge.ingestion import documents_ingest
+    from knowledge.tasks import build_embedding_model
+    from knowledge.tuning.pairs import Pair
+    from knowledge.tuning.training import TrainingOptions, save, train
+
+    settings.EMBEDDING_MODELS_DIR = tmp_path / "models"
+    pairs = [Pair(f"What does rule {i} say?", f"Rule {i}\nEmployees follow rule {i}.", "file") for i in range(6)]
+    save(train(pairs, base=embedding.MODEL_NAME, options=TrainingOptions(epochs=2, batch_size=3), progress=False),
+         name="tuned", manifest={})  # fmt: skip
+    embedding_models.register("tuned", base_model=embedding.MODEL_NAME, manifest={})
+    text = "\n\n".join(f"# Rule {i}\n\nEmployees must follow travel rule {i} carefully." for i in range(120))
+    document = document_create(file=ContentFile(text.encode(), name="rules.md"), schedule=False)
+    documents_ingest(document_ids=[document.pk])
+    total = Chunk.objects.count()
+    embedding_models.activation_start("tuned", force=True)
+    build_embedding_model.delay("tuned")
+    first = start_worker()
+    wait_for(lambda: Chunk.objects.filter(embedding_next_model="tuned").count() >= 24, what="the build to start")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert embedding_models.active_name() == embedding.MODEL_NAME, "questions still use the old vectors"
+    assert Chunk.objects.filter(embedding_next_model="tuned").count() < total
+    start_worker()
+    wait_for(lambda: embedding_models.active_name() == "tuned", timeout_s=240, what="the switch")
+    chunks = list(Chunk.objects.order_by("pk"))
+    assert len(chunks) == total and {c.embedding_model for c in chunks} == {"tuned"}
+    expected = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model="tuned")
+    assert np.allclose(np.array([c.embedding for c in chunks]), expected, atol=1e-5)

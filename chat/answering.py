@@ -27,7 +27,7 @@ from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
 from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
-from knowledge.embedding_models import active_name
+from knowledge.embedding_models import question_model
 from knowledge.retrieval import Passage, SearchOptions
 
 # Searches (on the way to the first token) run beside each other, off the one thread Django's
@@ -143,7 +143,7 @@ def warm_up(backend: Backend) -> None:
     """Load the models while the person is still typing; each load happens once per process."""
     embedding.get_model()
     with contextlib.suppress(DatabaseError, embedding.ModelMissing):
-        embedding.get_model(active_name())  # a tuned model, when one searches the knowledge base
+        embedding.get_model(question_model())  # a tuned model, when one searches the knowledge base
     load = getattr(backend, "load", None)
     if load is not None:
         load()

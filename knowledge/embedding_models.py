@@ -7,6 +7,7 @@ the old model's vectors or the new one's, never a mix. The previous model's vect
 `embedding_next`: rolling back re-embeds only chunks added since.
 """
 
+import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -19,6 +20,8 @@ from knowledge.models import Chunk, EmbeddingModel
 
 # The switch embeds chunks added since the last batch while it holds the chunk table; only a few.
 SWITCH_MAX_LATE_CHUNKS = 64
+QUESTION_MODEL_TTL_S = 2.0
+_question_model: tuple[float, str] | None = None
 
 
 class ActivationRefused(Exception):
@@ -37,6 +40,17 @@ def active_name() -> str:
     """The model whose vectors are in `Chunk.embedding`: questions must be embedded with it."""
     name = EmbeddingModel.objects.filter(state=EmbeddingModel.State.ACTIVE).values_list("name", flat=True).first()
     return name or embedding.MODEL_NAME
+
+
+def question_model(*, refresh: bool = False) -> str:
+    """`active_name`, asked of the database at most every QUESTION_MODEL_TTL_S: under load every
+    question asking cost a round trip before its first token. A question that catches a switch
+    finds no vectors of its model and asks again (`dense.ranked_chunk_ids`), so it is never wrong."""
+    global _question_model
+    now = time.monotonic()
+    if refresh or _question_model is None or now - _question_model[0] > QUESTION_MODEL_TTL_S:
+        _question_model = (now, active_name())
+    return _question_model[1]
 
 
 def ensure_current(model: str) -> None:

@@ -21,7 +21,7 @@ from pgvector.django import CosineDistance
 from knowledge import conflicts, embedding, versions
 from knowledge.access import readable_documents
 from knowledge.dating import question_period
-from knowledge.embedding_models import ModelSwitched, active_name
+from knowledge.embedding_models import ModelSwitched, question_model
 from knowledge.retrieval import dense, fusion, lexical, reranking
 from knowledge.retrieval.scope import Scope, scope_of
 
@@ -85,7 +85,7 @@ def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> li
     """
     if not scope.document_ids:
         return []
-    model = active_name()
+    model = question_model()
     try:
         vector = embedding.encode_together([query], model=model)[0]
         return with_standing(search_prepared(scope, query, vector, k=k, options=options, model=model), scope)

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import ExpressionWrapper, FloatField, Value
 from pgvector.django import CosineDistance
 
-from knowledge.embedding_models import ModelSwitched, active_name
+from knowledge.embedding_models import ModelSwitched, question_model
 from knowledge.retrieval.scope import Scope
 
 
@@ -25,7 +25,7 @@ def ranked_chunk_ids(
     if not scope.document_ids:
         return []
     ids = _ranked(scope, vector, n, model=model, exact=exact)
-    if not ids and model and scope.chunk_count and (active := active_name()) != model:
+    if not ids and model and scope.chunk_count and (active := question_model(refresh=True)) != model:
         raise ModelSwitched(active)
     return ids
 

@@ -137,10 +137,12 @@ def test_questions_use_the_old_vectors_until_every_chunk_has_new_ones_then_switc
 
 def test_the_question_is_embedded_with_the_model_of_the_vectors_it_searches(tuned, ingest, people):
     ingest("handbook.md", HANDBOOK)
+    assert embedding_models.question_model(refresh=True) == BASE  # remembered for a while
     activation_start(tuned)
     build(tuned, batch_size=100)
     question = "How do I get my TOIL back?"
-    top = search(people.carol, question, k=1)[0]
+    top = search(people.carol, question, k=1)[0]  # embedded with BASE first, found no BASE vectors, again
+    assert embedding_models.question_model() == tuned
     chunk = Chunk.objects.get(pk=top.chunk_id)
     tuned_similarity = float(embedding.encode([question], model=tuned)[0] @ np.array(chunk.embedding))
     assert top.similarity == pytest.approx(tuned_similarity, abs=1e-4)

@@ -85,14 +85,15 @@ def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> li
     """
     if not scope.document_ids:
         return []
-    model = question_model()
-    try:
+
+    def with_model(model: str) -> list[Passage]:
         vector = embedding.encode_together([query], model=model)[0]
         return with_standing(search_prepared(scope, query, vector, k=k, options=options, model=model), scope)
+
+    try:
+        return with_model(question_model())
     except ModelSwitched as switched:
-        vector = embedding.encode_together([query], model=switched.active)[0]
-        passages = search_prepared(scope, query, vector, k=k, options=options, model=switched.active)
-        return with_standing(passages, scope)
+        return with_model(switched.active)
 
 
 def question_scope(user, query: str, *, today: date, options: SearchOptions) -> Scope:

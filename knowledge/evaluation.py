@@ -10,7 +10,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,18 +31,23 @@ class Corpus:
     documents: dict[str, tuple[str, str]]  # id -> (title, text), BEIR only
 
 
-def _json_lines(path: Path):
+def json_objects(name: str, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line; LabelledSetError names the file and line."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LabelledSetError(f"{name} line {number} is not valid JSON ({exc.msg}).") from None
+        if not isinstance(row, dict):
+            raise LabelledSetError(f"{name} line {number} is not a JSON object.")
+        yield number, row
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LabelledSetError(f"{path.name} line {number} is not valid JSON ({exc.msg}).") from None
-            if not isinstance(row, dict):
-                raise LabelledSetError(f"{path.name} line {number} is not a JSON object.")
-            yield number, row
+        yield from json_objects(path.name, handle)
 
 
 def _field(path: Path, number: int, row: dict, name: str):

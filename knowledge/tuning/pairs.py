@@ -7,13 +7,12 @@ retrieval compares. The split is by question: all pairs of one question sit on o
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.chunking import embedding_text
-from knowledge.evaluation import normalise
+from knowledge.evaluation import LabelledSetError, json_objects, normalise
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_TEXT_CHARS = 20_000
@@ -72,16 +71,10 @@ def from_file(path: Path, index: PassageIndex) -> list[Pair]:
 
 
 def _json_rows(path: Path, text: str) -> Iterator[tuple[int, dict]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainingDataError(f"{path.name} line {number} is not valid JSON ({exc.msg}).") from None
-        if not isinstance(row, dict):
-            raise TrainingDataError(f"{path.name} line {number} is not a JSON object.")
-        yield number, row
+    try:
+        yield from json_objects(path.name, text.splitlines())
+    except LabelledSetError as exc:
+        raise TrainingDataError(str(exc)) from None
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict]]:

@@ -209,11 +209,12 @@ class ModelStatus:
 def statuses() -> list[ModelStatus]:
     """Every model with how many chunks hold its vectors, in one query for the counts."""
     base_row()
+    rows = list(EmbeddingModel.objects.all())
     counts = Chunk.objects.aggregate(
         total=Count("pk"),
         **{
             f"m{row.pk}": Count("pk", filter=Q(embedding_model=row.name) | Q(embedding_next_model=row.name))
-            for row in EmbeddingModel.objects.all()
+            for row in rows
         },
     )
-    return [ModelStatus(row, counts[f"m{row.pk}"], counts["total"]) for row in EmbeddingModel.objects.all()]
+    return [ModelStatus(row, counts[f"m{row.pk}"], counts["total"]) for row in rows]

@@ -172,7 +172,7 @@ def test_a_document_stored_after_a_switch_is_embedded_again_with_the_new_model(t
     document = ingest("late.md", "# Bikes\n\nBikes go in the basement rack.")
     prepared = ingestion._prepare(document.pk, force=True)
     stale = embedding.encode([s.embedding_text for s in prepared.chunked.chunks])  # embedded before the switch
-    ingestion._store(prepared, stale, BASE)
+    ingestion._store([prepared], stale, BASE)
     chunk = document.chunks.get()
     assert chunk.embedding_model == tuned
     assert np.allclose(chunk.embedding, vectors_of(tuned)[chunk.pk], atol=1e-5)

@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 
-from knowledge import embedding
-from knowledge.documents import document_delete
-from knowledge.ingestion import document_ingest
+from knowledge import embedding, ingestion
+from knowledge.documents import document_create, document_delete
+from knowledge.ingestion import document_ingest, documents_ingest
 from knowledge.models import Chunk, Document
 from tests.office_files import docx_bytes, pptx_bytes, xlsx_bytes, zip_bomb_docx
 from tests.pdfs import encrypted_pdf, pdf_with_pages
@@ -143,8 +144,17 @@ def test_deleting_a_document_removes_its_chunks_and_file(db, ingest, django_capt
     assert not storage.exists(name)
 
 
+def _ingest_one(document_id: int) -> None:
+    document_ingest(document_id=document_id)
+
+
+def _ingest_in_bulk(document_id: int) -> None:
+    documents_ingest(document_ids=[document_id])
+
+
 @pytest.mark.django_db(transaction=True)
-def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest):
+@pytest.mark.parametrize("reingest", [_ingest_one, _ingest_in_bulk])
+def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest, reingest):
     """Readers in another connection poll while the document is re-ingested three times."""
     import threading
 
@@ -165,9 +175,60 @@ def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest):
     for version in ("one", "two", "three"):
         body = "\n\n".join(f"# {version} part {i}\n\nVersion {version} text {i}." for i in range(30))
         document.file.save("leave.md", ContentFile(body.encode()), save=True)
-        document_ingest(document_id=document.pk)
+        reingest(document.pk)
     stop.set()
     reader.join()
     assert len(seen) > 3
     for count, versions in seen:
         assert count == 30 and len(versions) == 1, (count, versions)
+
+
+def _upload(name: str, text: str) -> Document:
+    return document_create(file=ContentFile(text.encode(), name=name), schedule=False)
+
+
+def test_bulk_ingestion_gives_each_chunk_its_own_vector_across_groups(db, monkeypatch):
+    monkeypatch.setattr(ingestion, "GROUP_CHUNKS", 4)  # groups that split and join documents
+    documents = [
+        _upload(f"{topic}.md", "\n\n".join(f"# {topic} rule {i}\n\nAbout {topic}, rule {i} applies." for i in range(n)))
+        for topic, n in [("parking", 3), ("bikes", 1), ("lunch", 6), ("pets", 2)]
+    ]
+    done: list[int] = []
+    documents_ingest(document_ids=[d.pk for d in documents] + [documents[0].pk], on_done=done.append)
+    assert sorted(done) == sorted(d.pk for d in documents)  # a document named twice is ingested once
+    for document, n in zip(documents, [3, 1, 6, 2], strict=True):
+        document.refresh_from_db()
+        chunks = list(document.chunks.order_by("ordinal"))
+        assert document.status == Document.Status.READY and document.chunks_total == n == len(chunks)
+        assert [c.ordinal for c in chunks] == list(range(n))
+        expected = embedding.encode([f"{c.heading_path}\n{c.text}" for c in chunks])
+        assert np.allclose(np.array([c.embedding for c in chunks]), expected, atol=1e-5)
+        assert {c.embedding_model for c in chunks} == {embedding.MODEL_NAME}
+
+
+def test_a_document_deleted_while_its_group_is_embedded_is_skipped_and_the_others_stored(db, monkeypatch):
+    kept = [_upload("a.md", "# A\n\nAlpha rules."), _upload("c.md", "# C\n\nGamma rules.")]
+    doomed = _upload("b.md", "# B\n\nBeta rules.")
+    encode = embedding.encode
+
+    def encode_while_deleting(texts, **kwargs):
+        Document.objects.filter(pk=doomed.pk).delete()
+        return encode(texts, **kwargs)
+
+    monkeypatch.setattr(embedding, "encode", encode_while_deleting)
+    documents_ingest(document_ids=[kept[0].pk, doomed.pk, kept[1].pk])
+    assert not Chunk.objects.filter(document_id=doomed.pk).exists()
+    for document in kept:
+        document.refresh_from_db()
+        assert document.status == Document.Status.READY and document.chunks.count() == 1
+
+
+def test_bulk_reingestion_replaces_chunks_and_unchanged_files_do_no_work(db):
+    changed, unchanged = _upload("a.md", "# A\n\nOld alpha."), _upload("b.md", "# B\n\nBeta.")
+    documents_ingest(document_ids=[changed.pk, unchanged.pk])
+    before = {d.pk: set(d.chunks.values_list("pk", flat=True)) for d in (changed, unchanged)}
+    changed.file.save("a.md", ContentFile(b"# A\n\nNew alpha.\n\n# A2\n\nMore."), save=True)
+    documents_ingest(document_ids=[changed.pk, unchanged.pk])
+    assert set(unchanged.chunks.values_list("pk", flat=True)) == before[unchanged.pk]
+    assert before[changed.pk].isdisjoint(changed.chunks.values_list("pk", flat=True))
+    assert list(changed.chunks.order_by("ordinal").values_list("text", flat=True)) == ["New alpha.", "More."]

@@ -14,6 +14,9 @@ from knowledge.parsing import Block
 
 BLOCK_SEPARATOR = "\n\n"
 HEADING_SEPARATOR = " > "
+HEADING_MAX_CHARS = 200  # a longer "heading" is a paragraph styled as one: kept as text
+HEADING_PATH_MAX_CHARS = 1000  # Chunk.heading_path
+ELIDED = "…"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
 
@@ -63,9 +66,8 @@ def chunk_blocks(
     section: list[tuple[Block, int, int]] = []
 
     def flush() -> None:
-        heading_path = HEADING_SEPARATOR.join(headings)
+        heading_path = _heading_path(headings, max_tokens // 2, count_tokens)
         budget = max_tokens - (count_tokens(heading_path + "\n") if heading_path else 0)
-        budget = max(budget, 16)
         for page, units in _group_by_page(section, parsed_text, budget, count_tokens):
             for start, end, prefix in _pack(units, budget, overlap_tokens):
                 text = prefix + parsed_text[start:end]
@@ -82,7 +84,7 @@ def chunk_blocks(
         section.clear()
 
     for block, (start, end) in zip(blocks, spans, strict=True):
-        if block.kind == "heading":
+        if block.kind == "heading" and _is_heading(block.text, max_tokens, count_tokens):
             flush()
             level = max(block.level, 1)
             headings[:] = headings[: level - 1] + [block.text]
@@ -90,6 +92,21 @@ def chunk_blocks(
             section.append((block, start, end))
     flush()
     return ChunkedDocument(parsed_text=parsed_text, chunks=chunks)
+
+
+def _is_heading(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> bool:
+    return len(text) <= HEADING_MAX_CHARS and count_tokens(text) <= max_tokens // 4
+
+
+def _heading_path(headings: list[str], max_tokens: int, count_tokens: Callable[[str], int]) -> str:
+    """The whole path when it fits, else the innermost headings after "…": the path is embedded
+    with every chunk of its section and must leave room for the passage."""
+    path = HEADING_SEPARATOR.join(headings)
+    kept = len(headings)
+    while kept and (len(path) > HEADING_PATH_MAX_CHARS or count_tokens(path) > max_tokens):
+        kept -= 1
+        path = HEADING_SEPARATOR.join([ELIDED, *headings[len(headings) - kept :]])
+    return path
 
 
 def _layout(blocks: list[Block]) -> tuple[str, list[tuple[int, int]]]:

@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from knowledge import embedding
 from knowledge.chunking import chunk_blocks
 from knowledge.parsing import Block, parse_document
@@ -76,3 +79,43 @@ def test_long_table_is_split_between_rows_with_the_header_repeated():
         assert result.parsed_text[spec.char_start : spec.char_end] == spec.text.split("\n", 1)[1]
     body = "\n".join(spec.text.split("\n", 1)[1] for spec in result.chunks)
     assert all(f"person{i} |" in body for i in range(80)), "every row is in some chunk"
+
+
+def test_a_paragraph_styled_as_a_heading_is_kept_as_text():
+    styled = "Employees who travel abroad " + " ".join(f"must file expense report {i};" for i in range(60))
+    result = chunk([Block("heading", "Travel", level=1), Block("heading", styled, level=2), Block("text", "Body.")])
+    assert all(c.heading_path == "Travel" for c in result.chunks)
+    assert "must file expense report 59;" in " ".join(c.text for c in result.chunks)
+    assert max(c.token_count for c in result.chunks) <= 60
+
+
+def test_a_deep_heading_path_keeps_its_innermost_headings_within_limits():
+    headings = [Block("heading", f"Level {n} " + "policy words " * 12, level=n) for n in range(1, 9)]
+    result = chunk([*headings, Block("text", "The rule itself.")], max_tokens=LIMIT)
+    (only,) = result.chunks
+    assert only.heading_path.startswith("… > ") and only.heading_path.endswith(headings[-1].text)
+    assert len(only.heading_path) <= 1000
+    assert embedding.count_tokens(only.heading_path) <= LIMIT // 2
+    assert only.token_count <= LIMIT and only.text == "The rule itself."
+
+
+_WORDS = st.sampled_from(["leave", "carry-over", "25", "days.", "Ünïcödé", "x" * 120, "日本語", "supercalifragilistic"])
+_BLOCKS = st.lists(
+    st.builds(
+        Block,
+        kind=st.sampled_from(["heading", "text"]),
+        text=st.lists(_WORDS, min_size=1, max_size=150).map(" ".join),
+        level=st.integers(1, 6),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_BLOCKS, st.integers(24, LIMIT))
+def test_every_chunk_fits_the_model_with_its_heading_path_whatever_the_headings(blocks, max_tokens):
+    result = chunk(blocks, max_tokens=max_tokens, overlap=8)
+    for spec in result.chunks:
+        assert spec.token_count == embedding.count_tokens(spec.embedding_text) <= max_tokens
+        assert len(spec.heading_path) <= 1000

@@ -232,3 +232,16 @@ def test_bulk_reingestion_replaces_chunks_and_unchanged_files_do_no_work(db):
     assert set(unchanged.chunks.values_list("pk", flat=True)) == before[unchanged.pk]
     assert before[changed.pk].isdisjoint(changed.chunks.values_list("pk", flat=True))
     assert list(changed.chunks.order_by("ordinal").values_list("text", flat=True)) == ["New alpha.", "More."]
+
+
+@pytest.mark.parametrize("reingest", [_ingest_one, _ingest_in_bulk])
+def test_headings_too_long_for_a_heading_path_are_ingested(db, reingest):
+    styled = "Everyone " + " ".join(f"keeps receipt {i}" for i in range(400))  # 5,000 characters
+    deep = "\n\n".join(f"{'#' * n} Level {n} {'policy words ' * 15}" for n in range(1, 7))
+    document = _upload("odd.md", f"# {styled}\n\nBody text.\n\n{deep}\n\nDeep rule.")
+    reingest(document.pk)
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY, document.error
+    chunks = list(document.chunks.all())
+    assert "keeps receipt 399" in " ".join(c.text for c in chunks)
+    assert all(len(c.heading_path) <= 1000 and c.token_count <= embedding.MAX_SEQUENCE_TOKENS - 2 for c in chunks)

@@ -39,8 +39,8 @@ def folder_ingest(
 ) -> FolderReport:
     """Ingests in this process (the caller shows progress); a file ingested before from the same path is updated.
 
-    Runs in several threads with their own database connections, so the rows it creates
-    are committed as it goes. A `versions.toml` in the folder links versions and sets their
+    Documents are stored a group at a time, each group in its own transaction, so an
+    interrupted run keeps what it finished. A `versions.toml` in the folder links versions and sets their
     dates (`knowledge.manifest`); it is checked before anything is uploaded. Conflicts are
     looked for once every file is stored, so files of one folder are compared with each other.
     """

@@ -15,6 +15,18 @@ HANDBOOK = (
 )
 
 
+def _ingest_one(document_id: int) -> None:
+    document_ingest(document_id=document_id)
+
+
+def _ingest_in_bulk(document_id: int) -> None:
+    documents_ingest(document_ids=[document_id])
+
+
+def _upload(name: str, text: str) -> Document:
+    return document_create(file=ContentFile(text.encode(), name=name), schedule=False)
+
+
 def test_upload_is_ingested_into_embedded_chunks(db, ingest):
     document = ingest("leave.md", HANDBOOK)
     assert document.status == Document.Status.READY, document.error
@@ -97,9 +109,21 @@ def test_every_office_format_is_ingested(db, ingest, name, make, expected_headin
     assert any(c.heading_path == expected_heading and expected_text in c.text for c in document.chunks.all())
 
 
-def test_progress_counts_every_embedded_chunk(db, ingest):
-    text = "\n\n".join(f"# Section {i}\n\nPolicy text number {i}." for i in range(70))
-    document = ingest("long.md", text)
+@pytest.mark.parametrize("reingest", [_ingest_one, _ingest_in_bulk])
+def test_a_long_document_reports_progress_while_it_is_embedded(db, monkeypatch, reingest):
+    monkeypatch.setattr(ingestion, "GROUP_CHUNKS", 50)
+    document = _upload("long.md", "\n\n".join(f"# Section {i}\n\nPolicy text number {i}." for i in range(70)))
+    seen = []
+    encode = embedding.encode
+
+    def encode_and_look(texts, **kwargs):
+        seen.append(Document.objects.values_list("status", "chunks_total", "chunks_embedded").get(pk=document.pk))
+        return encode(texts, **kwargs)
+
+    monkeypatch.setattr(embedding, "encode", encode_and_look)
+    reingest(document.pk)
+    assert seen == [("processing", 70, 0), ("processing", 70, 64)]
+    document.refresh_from_db()
     assert document.chunks_total == document.chunks_embedded == document.chunks.count() == 70
 
 
@@ -144,14 +168,6 @@ def test_deleting_a_document_removes_its_chunks_and_file(db, ingest, django_capt
     assert not storage.exists(name)
 
 
-def _ingest_one(document_id: int) -> None:
-    document_ingest(document_id=document_id)
-
-
-def _ingest_in_bulk(document_id: int) -> None:
-    documents_ingest(document_ids=[document_id])
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("reingest", [_ingest_one, _ingest_in_bulk])
 def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest, reingest):
@@ -181,10 +197,6 @@ def test_question_during_reingestion_sees_old_or_new_chunks_never_a_mix(ingest, 
     assert len(seen) > 3
     for count, versions in seen:
         assert count == 30 and len(versions) == 1, (count, versions)
-
-
-def _upload(name: str, text: str) -> Document:
-    return document_create(file=ContentFile(text.encode(), name=name), schedule=False)
 
 
 def test_bulk_ingestion_gives_each_chunk_its_own_vector_across_groups(db, monkeypatch):

@@ -7,7 +7,9 @@ searches the knowledge base is `knowledge.embedding_models`' business; without a
 base model encodes (the support and conflict checks are calibrated on it).
 """
 
+import bisect
 import functools
+import itertools
 import os
 import re
 import threading
@@ -92,12 +94,21 @@ def count_tokens(text: str) -> int:
     known = _piece_tokens
     missing = [piece for piece in dict.fromkeys(pieces) if piece not in known]
     if missing:
-        encoded = _tokenizer().encode_batch(missing, add_special_tokens=False)
-        counted = dict(zip(missing, (len(e.ids) for e in encoded), strict=True))
+        counted = dict(zip(missing, _count_each(missing), strict=True))
         if len(known) < PIECE_CACHE_SIZE:  # never cleared: another thread may be reading it
             known.update(counted)
         return sum(counted[p] if p in counted else known[p] for p in pieces)
     return sum(map(known.__getitem__, pieces))
+
+
+def _count_each(pieces: list[str]) -> list[int]:
+    """One tokenizer pass over the pieces joined by spaces, each word piece credited to the piece
+    its first character falls in: twice as fast as a batch of one-word texts."""
+    ends = list(itertools.accumulate(len(piece) + 1 for piece in pieces))
+    counts = [0] * len(pieces)
+    for start, _end in _tokenizer().encode(" ".join(pieces), add_special_tokens=False).offsets:
+        counts[bisect.bisect_right(ends, start)] += 1
+    return counts
 
 
 def encode(texts: list[str], *, model: str | None = None, batch_size: int = 8) -> np.ndarray:

@@ -1,15 +1,16 @@
 """Ingestion throughput end to end (parse + chunk + embed + store) beside raw `encode` of the same chunks.
 
-Usage: .venv/bin/python bench/ingest.py [FOLDER] [--repeat 8] [--pause 0.3]
+Usage: .venv/bin/python bench/ingest.py [FOLDER] [--repeat 16]
 Starts a throw-away embedded PostgreSQL, uploads every file of FOLDER (default: the demo
 handbook; the upload is not timed), ingests them in this process as `ingest_folder` does
 (`documents_ingest`), then encodes the very same chunk texts with the same model.
 One untimed round warms both up, as in a worker that has run before; each timed ingestion
 starts with no token counts remembered, as a fresh worker would. Each round times one
-ingestion and one encode, in alternating order and each after the same short rest (on this
-shared machine whichever of two back-to-back runs comes second is up to 20% slower); the
-ratio is the median of the rounds' ratios, as the machine's speed drifts more between
-rounds than within one. The last line is `end_to_end_over_encode=<ratio> chunks_per_s=<n>`.
+ingestion and one encode back to back, alternating which goes first: on this shared
+machine the position alone moved a run by about 12%, and a rest before each run favoured
+the ingestion (its parsing warms the CPU up before it encodes). The ratio is the median of
+the rounds' ratios, since the machine's speed drifts more between rounds than within one.
+The last line is `end_to_end_over_encode=<ratio> chunks_per_s=<n>`.
 """
 
 import argparse
@@ -23,15 +24,14 @@ from scratch import ROOT, scratch_django
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=ROOT / "demo" / "handbook")
-    parser.add_argument("--repeat", type=int, default=8, help="timed rounds; even, so each order runs as often")
-    parser.add_argument("--pause", type=float, default=0.3, help="seconds of rest before each timed run")
+    parser.add_argument("--repeat", type=int, default=16, help="timed rounds; even, so each order runs as often")
     args = parser.parse_args()
 
     with scratch_django():
-        run(args.folder, args.repeat, args.pause)
+        run(args.folder, args.repeat)
 
 
-def run(folder: Path, repeat: int, pause: float) -> None:
+def run(folder: Path, repeat: int) -> None:
     from django.conf import settings
     from django.core.files import File
 
@@ -48,13 +48,11 @@ def run(folder: Path, repeat: int, pause: float) -> None:
         for path in folder_files(folder):
             with path.open("rb") as handle:
                 ids.append(document_create(file=File(handle, name=path.name), schedule=False).pk)
-        time.sleep(pause)
         started = time.perf_counter()
         documents_ingest(document_ids=ids)
         return time.perf_counter() - started
 
     def encode() -> float:
-        time.sleep(pause)
         started = time.perf_counter()
         embedding.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE)
         return time.perf_counter() - started

@@ -55,8 +55,8 @@ def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] 
     group, embed all its chunks in one call, store the group in one transaction.
 
     The stages run one after the other: embedding keeps every core busy, and threads that
-    parsed and stored beside it slowed it by more than they saved (bench/ingest.py, demo
-    handbook: 0.75 of raw encoding throughput with them, about 0.9 without). Chunks embedded
+    parsed and stored beside it slowed it by more than they saved (demo handbook, all else
+    equal: 0.78 of raw encoding throughput with them, 0.88 without). Chunks embedded
     together, sorted by length, waste less on padding. A long document goes alone and reports
     its progress.
     """

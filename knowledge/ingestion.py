@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, InternalError, ProgrammingError, connection, transaction
 from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -86,10 +86,22 @@ def _embed_and_store(group: list[_Prepared], model: str, on_done: Callable[[int]
         vectors = _embed_with_progress(group[0], model)
     else:
         vectors = embedding.encode(_texts(group), model=model, batch_size=settings.EMBEDDING_BATCH_SIZE)
-    model = _store(group, vectors, model)
+    try:
+        model = _store(group, vectors, model)
+    except _REFUSED:  # one document the database will not take must not sink the others
+        for prepared, own in _split(group, vectors):
+            try:
+                model = _store([prepared], own, model)
+            except _REFUSED as exc:
+                document_fail_unexpectedly(document_id=prepared.document_id, exc=exc)
     for prepared in group:
         on_done(prepared.document_id)
     return model
+
+
+# The database refusing rows (PL/pgSQL raises a ProgrammingError); a lost connection, an
+# OperationalError, stops the run instead: every document would fail the same way.
+_REFUSED = (DataError, IntegrityError, InternalError, ProgrammingError)
 
 
 def _texts(group: list[_Prepared]) -> list[str]:
@@ -249,7 +261,7 @@ def _split(group: list[_Prepared], vectors: np.ndarray) -> Iterator[tuple[_Prepa
 def _insert_chunks(stored: list[tuple[_Prepared, np.ndarray]], model: str) -> None:
     """A binary COPY: the ORM's INSERT writes each vector as text, which costs more than the
     database's work of indexing it."""
-    with connection.cursor() as wrapper:
+    with connection.cursor() as wrapper, connection.wrap_database_errors:  # Django's errors, for retries
         cursor = wrapper.cursor  # psycopg's own; vectors adapted on this cursor only
         register_vector_info(cursor, TypeInfo.fetch(cursor.connection, "vector"))
         columns = ", ".join(_CHUNK_COLUMNS)

@@ -257,3 +257,26 @@ def test_headings_too_long_for_a_heading_path_are_ingested(db, reingest):
     chunks = list(document.chunks.all())
     assert "keeps receipt 399" in " ".join(c.text for c in chunks)
     assert all(len(c.heading_path) <= 1000 and c.token_count <= embedding.MAX_SEQUENCE_TOKENS - 2 for c in chunks)
+
+
+def test_a_document_the_database_refuses_fails_alone_and_its_group_is_stored(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a real refusal from PostgreSQL, for one document's rows
+        cursor.execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.text LIKE '%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON knowledge_chunk"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+        )
+    good = [_upload("a.md", "# A\n\nAlpha rules."), _upload("c.md", "# C\n\nGamma rules.")]
+    bad = _upload("b.md", "# B\n\nA poison pill.")
+    documents_ingest(document_ids=[good[0].pk, bad.pk, good[1].pk])
+    for document in good:
+        document.refresh_from_db()
+        assert document.status == Document.Status.READY and document.chunks.count() == 1
+    bad.refresh_from_db()
+    assert bad.status == Document.Status.FAILED and "internal error (ProgrammingError)" in bad.error
+    assert not bad.chunks.exists()

@@ -6,7 +6,6 @@ so the figures are strict for paraphrases ("a fortnight") and lenient for nothin
 """
 
 import asyncio
-import json
 import re
 import statistics
 import time
@@ -23,7 +22,7 @@ from chat.generation import Backend
 from chat.models import Message
 from chat.support import SUPPORTED
 from knowledge import versions
-from knowledge.evaluation import LabelledSetError, normalise
+from knowledge.evaluation import LabelledSetError, json_values, normalise
 from knowledge.models import Document
 from knowledge.retrieval import SearchOptions
 
@@ -74,13 +73,7 @@ def load_cases(path: Path) -> list[Case]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise LabelledSetError(f"{path.name} is not UTF-8 text.") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LabelledSetError(f"{path.name} line {number} is not valid JSON ({exc.msg}).") from None
+    for number, row in json_values(path.name, lines):
         if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
             raise LabelledSetError(f"{path.name} line {number} needs a 'question'.")
         facts = row.get("facts") or []

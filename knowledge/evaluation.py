@@ -31,15 +31,19 @@ class Corpus:
     documents: dict[str, tuple[str, str]]  # id -> (title, text), BEIR only
 
 
-def json_objects(name: str, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of each non-blank line; LabelledSetError names the file and line."""
+def json_values(name: str, lines: Iterable[str]) -> Iterator[tuple[int, object]]:
+    """(line number, value) of each non-blank line; LabelledSetError names the file and line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             raise LabelledSetError(f"{name} line {number} is not valid JSON ({exc.msg}).") from None
+
+
+def json_objects(name: str, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    for number, row in json_values(name, lines):
         if not isinstance(row, dict):
             raise LabelledSetError(f"{name} line {number} is not a JSON object.")
         yield number, row

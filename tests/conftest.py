@@ -8,9 +8,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from knowledge.documents import document_create
 from knowledge.models import Document
+
+# Hypothesis's default 200 ms deadline and "too slow" check time each example: on a slow or busy
+# machine they fail tests whose behaviour is right. The properties here are about results.
+hypothesis_settings.register_profile("any-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("any-machine")
 
 
 @dataclass

@@ -27,7 +27,7 @@ class Daphne:
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "ragsite.asgi:application"],
             env=self.env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 600  # importing torch on a slow, busy machine; a crash ends it sooner
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()

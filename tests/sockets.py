@@ -7,6 +7,10 @@ from django.test import Client
 
 from ragsite.asgi import application
 
+# The longest wait for one event: a stall, not the answer's total time (loading a model on a slow
+# machine is one step).
+EVENT_WAIT_S = 120
+
 
 def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[bytes, bytes]]:
     client = Client()
@@ -31,7 +35,7 @@ async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
     )
     events = []
     while True:
-        event = json.loads(await communicator.receive_from(timeout=30))
+        event = json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))
         events.append(event)
         if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
             return events

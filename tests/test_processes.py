@@ -7,7 +7,6 @@ a websocket client over loopback, as a browser would.
 import asyncio
 import json
 import os
-import time
 
 import pytest
 import websockets
@@ -19,6 +18,7 @@ from chat.models import Message
 from ragsite.embedded import start_redis
 from tests.processes import Daphne
 from tests.services import _state, database_url_for
+from tests.sockets import EVENT_WAIT_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -60,11 +60,11 @@ class Socket:
     async def send(self, text: str, conversation_id: int | None = None) -> None:
         await self.socket.send(json.dumps({"type": "question", "text": text, "conversation_id": conversation_id}))
 
-    async def until_end(self, timeout_s: float = 60) -> list[dict]:
+    async def until_end(self) -> list[dict]:
+        """Fails when no event comes for EVENT_WAIT_S: a hang, however slow the machine."""
         events = []
-        async with asyncio.timeout(timeout_s):
-            while not events or events[-1]["type"] != "answer.end":
-                events.append(json.loads(await self.socket.recv()))
+        while not events or events[-1]["type"] != "answer.end":
+            events.append(json.loads(await asyncio.wait_for(self.socket.recv(), EVENT_WAIT_S)))
         return events
 
     async def ask(self, text: str, conversation_id: int | None = None) -> list[dict]:
@@ -153,12 +153,10 @@ def test_postgres_restart_fails_the_answer_in_flight_in_words_and_the_next_one_w
             return in_flight, await tab.ask("How many days of annual leave do I get?")
 
     try:
-        started = time.monotonic()
         in_flight, following = asyncio.run(through_a_restart())
     finally:
         connection.close()  # this process's connection died with the restart
         server.stop()
-    assert time.monotonic() - started < 60
     errors = [e["message"] for e in in_flight if e["type"] == "error"]
     assert errors == ["The database is unavailable; the answer was not finished. Ask again."]
     assert in_flight[-1]["status"] == "failed"

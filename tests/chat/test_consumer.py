@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 
 from chat.models import Citation, Conversation, Message
 from ragsite.asgi import application
-from tests.sockets import ask, connect, session_headers
+from tests.sockets import EVENT_WAIT_S, ask, connect, session_headers
 
 LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per year."
 PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR. Managers get 25 days of annual leave."
@@ -113,10 +113,10 @@ async def test_malformed_frames_get_error_frames_and_the_socket_keeps_working(pe
         json.dumps({"type": "question", "text": "x" * 5000}),
     ]:
         await communicator.send_to(text_data=bad)
-        event = json.loads(await communicator.receive_from(timeout=10))
+        event = json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))
         assert event["type"] == "error" and event["message"]
     await communicator.send_to(bytes_data=b"\x00\x01")
-    assert json.loads(await communicator.receive_from(timeout=10))["type"] == "error"
+    assert json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))["type"] == "error"
     events = await ask(communicator, "How many days of annual leave?")
     assert events[-1]["type"] == "answer.end" and events[-1]["status"] == "complete"
     await communicator.disconnect()
@@ -152,12 +152,12 @@ async def test_stop_frame_ends_the_answer_and_keeps_what_was_said(people, ingest
     llm_settings.delay_s = 0.02
     communicator = await connect(people.bob)
     await communicator.send_to(text_data=json.dumps({"type": "question", "text": "How many days of annual leave?"}))
-    start = json.loads(await communicator.receive_from(timeout=30))
-    assert json.loads(await communicator.receive_from(timeout=30))["type"] == "answer.delta"
+    start = json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))
+    assert json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))["type"] == "answer.delta"
     await communicator.send_to(text_data=json.dumps({"type": "stop"}))
     events = []
     while not events or events[-1]["type"] != "answer.end":
-        events.append(json.loads(await communicator.receive_from(timeout=30)))
+        events.append(json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S)))
     assert events[-1]["status"] == "stopped"
     message = await Message.objects.aget(pk=start["message_id"])
     assert message.status == Message.Status.STOPPED
@@ -183,12 +183,12 @@ async def test_a_flood_of_frames_is_rate_limited_per_user(people, settings, llm_
     replies = []
     for _ in range(5):
         await communicator.send_to(text_data="{not json")
-        replies.append(json.loads(await communicator.receive_from(timeout=10))["message"])
+        replies.append(json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))["message"])
     assert replies[:3] == ["The message is not valid JSON."] * 3
     assert replies[3:] == ["You are sending messages too fast; wait a minute."] * 2
     other = await connect(people.alice)
     await other.send_to(text_data="{not json")
-    assert json.loads(await other.receive_from(timeout=10))["message"] == "The message is not valid JSON."
+    assert json.loads(await other.receive_from(timeout=EVENT_WAIT_S))["message"] == "The message is not valid JSON."
     await communicator.disconnect()
     await other.disconnect()
 

@@ -59,17 +59,34 @@ def start_worker():
             process.wait(30)
 
 
-def wait_for(predicate, timeout_s: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
+STALL_S = 300  # nothing moved for this long: stuck, however slow the machine
+
+
+def wait_for(predicate, *, progress=lambda: None, what: str = "condition"):
+    """Wait on progress, not on a total time: a slow machine takes longer, a stuck one stops moving.
+
+    `progress` returns anything that changes while the work moves (a count, a status); the wait
+    fails only after STALL_S seconds without a change. A worker's start (loading torch and the
+    model) counts as one step, hence the generous allowance.
+    """
+    last, moved = progress(), time.monotonic()
+    while not (result := predicate()):
+        now = progress()
+        if now != last:
+            last, moved = now, time.monotonic()
+        elif time.monotonic() - moved > STALL_S:
+            raise AssertionError(f"nothing moved for {STALL_S} s waiting for {what} (last progress: {last!r})")
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return result
 
 
 def finished(document_id: int) -> Document:
-    return wait_for(lambda: Document.objects.filter(pk=document_id, status__in=DONE).first(), what="ingestion")
+    def state():
+        return Document.objects.filter(pk=document_id).values_list("status", "chunks_embedded").first()
+
+    return wait_for(
+        lambda: Document.objects.filter(pk=document_id, status__in=DONE).first(), progress=state, what="ingestion"
+    )
 
 
 def upload(name: str, data: bytes) -> Document:
@@ -103,6 +120,7 @@ def test_worker_killed_mid_document_leaves_one_consistent_set_after_restart(star
     document = upload("long.md", text.encode())
     wait_for(
         lambda: Document.objects.filter(pk=document.pk, chunks_embedded__gt=0, status="processing").exists(),
+        progress=lambda: Document.objects.filter(pk=document.pk).values_list("status").first(),
         what="embedding to start",
     )
     first.send_signal(signal.SIGKILL)
@@ -184,13 +202,17 @@ def test_worker_killed_while_switching_embedding_models_resumes_and_switches_onc
     embedding_models.activation_start("tuned", force=True)
     build_embedding_model.delay("tuned")
     first = start_worker()
-    wait_for(lambda: Chunk.objects.filter(embedding_next_model="tuned").count() >= 24, what="the build to start")
+
+    def built() -> int:
+        return Chunk.objects.filter(embedding_next_model="tuned").count()
+
+    wait_for(lambda: built() >= 24, progress=built, what="the build to start")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert embedding_models.active_name() == embedding.MODEL_NAME, "questions still use the old vectors"
     assert Chunk.objects.filter(embedding_next_model="tuned").count() < total
     start_worker()
-    wait_for(lambda: embedding_models.active_name() == "tuned", timeout_s=240, what="the switch")
+    wait_for(lambda: embedding_models.active_name() == "tuned", progress=built, what="the switch")
     chunks = list(Chunk.objects.order_by("pk"))
     assert len(chunks) == total and {c.embedding_model for c in chunks} == {"tuned"}
     expected = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model="tuned")

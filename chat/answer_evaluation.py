@@ -1,8 +1,10 @@
 """Whole-pipeline answer quality on a labelled question set (`evaluate_answers`).
 
 A case is either covered (expected facts, each a list of acceptable spellings, and the
-document that should be cited) or `not_covered`. Facts are matched as text in the answer,
-so the figures are strict for paraphrases ("a fortnight") and lenient for nothing.
+document that should be cited) or `not_covered`. Facts are matched as whole words in the
+answer ("5 days" is not inside "15 days"), with quotes and dashes normalised, so the figures
+are strict for paraphrases ("a fortnight") and lenient for nothing. `wrong_figures` counts
+answers that state a figure no passage they cite states.
 """
 
 import asyncio
@@ -16,8 +18,8 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from chat import prompting
-from chat.answering import answer_events
+from chat import figures
+from chat.answering import EXTRACTIVE_BACKEND, answer_events
 from chat.generation import Backend
 from chat.models import Message
 from chat.support import SUPPORTED
@@ -56,15 +58,26 @@ class Outcome:
     right_version: bool | None = None  # None: the expected document has no other versions
     ttft_s: float | None = None
     called_model: bool = False
+    answered: bool = False  # the answer was made (by the documents' sentences or the model), not declined
+    notes: list[str] = field(default_factory=list)  # the product's notes after the answer (dates, disagreements)
     error: str = ""
 
     @property
     def refused(self) -> bool:
-        return bool(REFUSAL.search(self.answer)) or self.answer == prompting.NOT_COVERED_ANSWER
+        """Declined by the product (nothing answered), or by the model in its own words."""
+        return not self.answered or (self.called_model and bool(REFUSAL.search(self.answer)))
+
+    @property
+    def wrong_figures(self) -> list[str]:
+        """Dates of versions in the product's notes come from the documents' metadata, not their text."""
+        body = self.answer
+        for note in self.notes:
+            body = body.replace(note.strip(), " ")
+        return wrong_figures(body, self.cited_texts) if self.answered else []
 
     @property
     def facts_found(self) -> bool:
-        return all(_contains(self.answer, spellings) for spellings in self.case.facts)
+        return all(contains(self.answer, spellings) for spellings in self.case.facts)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -109,19 +122,46 @@ def _valid_facts(facts) -> bool:
     )
 
 
-def _contains(text: str, spellings: list[str]) -> bool:
-    body = normalise(re.sub(r"\[\d+\]", " ", text))
-    return any(normalise(s) in body for s in spellings)
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+
+
+def _plain(text: str) -> str:
+    return normalise(re.sub(r"\[\d+\]", " ", text).translate(_QUOTES))
+
+
+def contains(text: str, spellings: list[str]) -> bool:
+    """Any spelling as whole words of `text`: "5 days" does not match inside "15 days"."""
+    body = _plain(text)
+    return any(re.search(rf"(?<![\w.,]){re.escape(_plain(s))}(?![\w]|[.,]\d)", body) for s in spellings)
+
+
+def wrong_figures(answer: str, cited_texts: list[str]) -> list[str]:
+    """Figures the answer states that no passage it cites states (value and what it counts)."""
+    stated = [f for f in figures.figures(re.sub(r"\[\d+\]", " ", answer))]
+    available = [f for text in cited_texts for f in figures.figures(text)]
+    return [f.value for f in stated if not figures.figure_supported(f, available)]
 
 
 async def run_case(
-    case: Case, *, user, backend: Backend, today: date | None = None, options: SearchOptions | None = None
+    case: Case,
+    *,
+    user,
+    backend: Backend,
+    today: date | None = None,
+    options: SearchOptions | None = None,
+    mode: str | None = None,
 ) -> Outcome:
     outcome = Outcome(case)
     message_id = None
     started = time.perf_counter()
     async for item in answer_events(
-        user=user, question=case.question, conversation_id=None, backend=backend, today=today, options=options
+        user=user,
+        question=case.question,
+        conversation_id=None,
+        backend=backend,
+        today=today,
+        options=options,
+        mode=mode,
     ):
         kind = item["type"]
         if kind == "answer.start":
@@ -135,8 +175,11 @@ async def run_case(
             outcome.error = item["message"]
         elif kind == "answer.end":
             outcome.answer = item.get("answer", "")
+            outcome.notes = item.get("notes", [])
             outcome.support = item.get("support", [])
-    outcome.called_model = bool(await Message.objects.filter(pk=message_id).values_list("backend", flat=True).afirst())
+    made_by = await Message.objects.filter(pk=message_id).values_list("backend", flat=True).afirst()
+    outcome.answered = bool(made_by)
+    outcome.called_model = bool(made_by) and made_by != EXTRACTIVE_BACKEND
     outcome.right_version = await sync_to_async(_right_version)(case, outcome.cited_documents)
     return outcome
 
@@ -160,12 +203,14 @@ def run_all(
     progress=None,
     today: date | None = None,
     options: SearchOptions | None = None,
+    mode: str | None = None,
 ) -> list[Outcome]:
     async def run() -> list[Outcome]:
         outcomes = []
         try:
             for case in cases:
-                outcomes.append(await run_case(case, user=user, backend=backend, today=today, options=options))
+                outcome = await run_case(case, user=user, backend=backend, today=today, options=options, mode=mode)
+                outcomes.append(outcome)
                 if progress:
                     progress(len(outcomes), len(cases))
         finally:  # the async ORM's worker thread keeps a connection open otherwise
@@ -176,13 +221,14 @@ def run_all(
 
 
 def summarise(outcomes: list[Outcome]) -> dict:
-    """Time to first token counts answers the model wrote (a refusal without it is instant)."""
+    """Time to first shown text counts answers made (a refusal is instant); `wrong_figures` is the share
+    of covered answers stating a figure that no passage they cite states."""
     covered = [o for o in outcomes if o.case.covered]
     not_covered = [o for o in outcomes if not o.case.covered]
-    citations = [(o, text) for o in covered for text in o.cited_texts]
-    precise = sum(any(_contains(text, spellings) for spellings in o.case.facts) for o, text in citations)
+    citations = [(o, text) for o in covered if not o.refused for text in o.cited_texts]  # not related reading
+    precise = sum(any(contains(text, spellings) for spellings in o.case.facts) for o, text in citations)
     sentences = [s for o in covered for s in o.support]
-    ttfts = [o.ttft_s for o in outcomes if o.called_model and o.ttft_s is not None]
+    ttfts = [o.ttft_s for o in outcomes if o.answered and o.ttft_s is not None]
     versioned = [o for o in covered if o.right_version is not None]
     dated = [o for o in versioned if o.case.dated]
     undated = [o for o in versioned if not o.case.dated]
@@ -193,6 +239,8 @@ def summarise(outcomes: list[Outcome]) -> dict:
         "facts": _share(sum(o.facts_found for o in covered), len(covered)),
         "citation_precision": _share(precise, len(citations)),
         "citations": len(citations),
+        "wrong_figures": _share(sum(bool(o.wrong_figures) for o in covered), len(covered)),
+        "wrong_figures_any": _share(sum(bool(o.wrong_figures) for o in outcomes), len(outcomes)),
         "unsupported_sentences": _share(sum(s["verdict"] != SUPPORTED for s in sentences), len(sentences)),
         "sentences_checked": len(sentences),
         "refusal_accuracy": _share(sum(o.refused for o in not_covered), len(not_covered)),
@@ -230,3 +278,28 @@ def top_similarities(cases: list[Case], *, user, k: int) -> list[tuple[Case, flo
     from knowledge import retrieval
 
     return [(c, max((p.similarity for p in retrieval.search(user, c.question, k=k)), default=0.0)) for c in cases]
+
+
+def case_record(outcome: Outcome) -> dict:
+    """One line of `--jsonl`: everything needed to audit a case's verdicts by hand."""
+    case = outcome.case
+    return {
+        "id": case.id,
+        "question": case.question,
+        "covered": case.covered,
+        "facts": case.facts,
+        "answer": outcome.answer,
+        "citations": outcome.cited_texts,
+        "verdicts": {
+            "facts_found": outcome.facts_found if case.covered else None,
+            "refused": outcome.refused,
+            "wrong_figures": outcome.wrong_figures,
+            "cited_passages_with_a_fact": [
+                any(contains(text, spellings) for spellings in case.facts) for text in outcome.cited_texts
+            ],
+            "right_version": outcome.right_version,
+        },
+        "support": outcome.support,
+        "ttft_s": outcome.ttft_s,
+        "error": outcome.error,
+    }

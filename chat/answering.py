@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,10 +19,12 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from chat import notes, prompting
+from chat import extraction, notes, personal, prompting
 from chat.audit import audit_record
 from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
+from chat.extraction import Evidence
 from chat.followup import standalone_question
+from chat.gate import Gate, gated, quote
 from chat.generation import Backend, GenerationError
 from chat.models import Citation, Conversation, Message
 from chat.protocol import ProtocolError, event
@@ -37,6 +40,16 @@ _SEARCHES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="search")
 _CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="support-check")
 
 
+EXTRACTIVE_BACKEND = "documents"  # Message.backend of an answer made of the documents' own sentences
+
+
+@dataclass(frozen=True)
+class Found:
+    passages: list[Passage]  # the asker's own records first, then the rest
+    disagreements: list
+    records: int = 0  # how many of the first passages are the asker's own records
+
+
 async def answer_events(
     *,
     user,
@@ -45,21 +58,27 @@ async def answer_events(
     backend: Backend,
     today: date | None = None,
     options: SearchOptions | None = None,
+    mode: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """`today` and `options` are for evaluation: which day it is, and search without versions."""
+    """`today`, `options` and `mode` are for evaluation: which day it is, search without versions,
+    and "extractive" or "generative" whatever the setting."""
     conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     searched = standalone_question(question, previous)
     today = today or timezone.localdate()
-    passages, disagreements = await _find_passages(user, searched, today=today, options=options)
+    mode = mode or answer_mode()
+    found = await _find_passages(user, searched, today=today, options=options)
     passages = prompting.fit_passages(
-        searched, passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
+        searched, found.passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
     )
+    encode = embedding.encode_once_each()
+    evidence = await _find_evidence(searched, Found(passages, found.disagreements, found.records), encode)
+    generative = mode == GENERATIVE and bool(evidence)
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
         standalone_question=searched,
         prompt_version=prompting.PROMPT_VERSION,
-        backend=backend.name if passages else "",
+        backend=backend.name if generative else EXTRACTIVE_BACKEND if evidence else "",
     )
     yield event(
         "answer.start",
@@ -70,20 +89,37 @@ async def answer_events(
     )
     started = time.monotonic()
     answer = ""
+    gate = Gate(passages, evidence, encode=encode)
+    loop = asyncio.get_running_loop()
+
+    async def shown(piece: str) -> str:
+        nonlocal answer
+        if not answer:
+            message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
+        piece = _joined(answer, piece)
+        answer += piece
+        return piece
+
     try:
-        if not passages:
-            answer = prompting.NOT_COVERED_ANSWER
-            yield event("answer.delta", text=answer)
+        if not evidence:
+            yield event("answer.delta", text=await shown(not_covered(passages)))
+        elif not generative:
+            for sentence in _sentences_of(evidence):
+                yield event("answer.delta", text=await shown(sentence))
         else:
-            async for piece in backend.stream(
+            stream = backend.stream(
                 prompting.build_messages(searched, passages),
                 max_tokens=settings.LLM_MAX_TOKENS,
                 stop=prompting.STOP_SEQUENCES,
-            ):
-                if not answer:
-                    message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
-                answer += piece
-                yield event("answer.delta", text=piece)
+            )
+
+            async def check(sentence: str) -> str:
+                return await loop.run_in_executor(_CHECKS, gate.check, sentence)
+
+            async for sentence in gated(stream, check):
+                yield event("answer.delta", text=await shown(sentence))
+            for sentence in gate.remaining():
+                yield event("answer.delta", text=await shown(sentence))
     except GenerationError as exc:
         await database_sync_to_async(_finish)(
             user, message, passages, resolve_citations(answer, passages), Message.Status.FAILED, str(exc)
@@ -91,17 +127,22 @@ async def answer_events(
         yield event("error", message=str(exc))
         yield event("answer.end", message_id=message.pk, status=Message.Status.FAILED, answer=answer)
         return
-    except BaseException:  # stopped by the user or a dropped socket: keep what was said
+    except BaseException:  # stopped by the user or a dropped socket: keep what was shown
         await database_sync_to_async(_finish)(
             user, message, passages, resolve_citations(answer, passages), Message.Status.STOPPED, ""
         )
         raise
-    if note := notes.disagreement_note(disagreements, passages):
+    added: list[str] = []  # the product's notes after the answer (disagreements, dates)
+    if evidence and (note := notes.disagreement_note(found.disagreements, passages)):
         answer += note
+        added.append(note)
         yield event("answer.delta", text=note)
-    resolved, support = await asyncio.get_running_loop().run_in_executor(_CHECKS, _resolve_and_check, answer, passages)
-    if note := notes.dates_note(resolved.cited.values()):
+    resolved, support = await loop.run_in_executor(
+        _CHECKS, _resolve_and_check, answer, passages, encode if evidence else None
+    )
+    if evidence and (note := notes.dates_note(resolved.cited.values())):
         resolved = dataclasses.replace(resolved, text=resolved.text + note)
+        added.append(note)
         yield event("answer.delta", text=note)
     citations = await database_sync_to_async(_finish)(
         user, message, passages, resolved, Message.Status.COMPLETE, "", support
@@ -113,18 +154,87 @@ async def answer_events(
         status=Message.Status.COMPLETE,
         answer=resolved.text,
         support=support.as_json(),
+        gate=gate.report.as_json(),
+        notes=added,
     )
 
 
-def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None):
-    """Relevant passages, with those that contradict them beside them, found in one trip to a search thread."""
+EXTRACTIVE, GENERATIVE = "extractive", "generative"
+
+
+def answer_mode() -> str:
+    """`ANSWER_MODE`: "extractive" (the documents' sentences), "generative" (the model writes,
+    every sentence checked), or "auto": generative with a configured model server, extractive
+    with the embedded 135M model, which measured worse than its sources (README, "Answers")."""
+    mode = settings.ANSWER_MODE
+    if mode == "auto":
+        return GENERATIVE if settings.LLM_BASE_URL else EXTRACTIVE
+    return mode
+
+
+def not_covered(passages: list[Passage]) -> str:
+    """The refusal, with the closest passages as related reading (cited, so they can be opened)."""
+    if not passages:
+        return prompting.NOT_COVERED_ANSWER
+    related = []
+    for n, passage in enumerate(passages[:RELATED_READING], start=1):
+        section = section_of(passage.document_title, passage.heading_path)
+        related.append(f"{passage.document_title}{' › ' + section if section else ''} [{n}]")
+    return f"{prompting.NOT_COVERED_ANSWER}\n\nRelated reading: " + "; ".join(related) + "."
+
+
+RELATED_READING = 3
+
+
+def _sentences_of(evidence: list[Evidence]) -> list[str]:
+    return [quote(e) for e in evidence]
+
+
+def _joined(before: str, piece: str) -> str:
+    """A shown sentence after another: a space within a passage's run, a paragraph between passages."""
+    if not before:
+        return piece.lstrip()
+    if before.endswith((" ", "\n")) or piece.startswith((" ", "\n")):
+        return piece
+    return f" {piece}"
+
+
+def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None) -> Found:
+    """Relevant passages (the asker's own records first, for a question about oneself), with those
+    that contradict them beside them, found in one trip to a search thread."""
     options = options or SearchOptions.from_settings()
-    scope = retrieval.question_scope(user, searched, today=today, options=options)
+    oneself = personal.about_oneself(searched)
+    records = []
+    if oneself:
+        records = retrieval.search_in(retrieval.own_records_scope(user, today=today), searched, k=1, options=options)
+    scope = retrieval.question_scope(user, searched, today=today, options=options, about_oneself=oneself)
     passages = retrieval.search_in(scope, searched, k=settings.RETRIEVAL_TOP_K, options=options)
-    return retrieval.with_disagreements(scope, [p for p in passages if relevant_enough(p, searched)])
+    mine = {r.chunk_id for r in records}
+    relevant = [p for p in passages if relevant_enough(p, searched) and p.chunk_id not in mine]
+    relevant, disagreements = retrieval.with_disagreements(scope, relevant)
+    return Found(records + relevant, disagreements, len(records))
 
 
 _find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)
+
+
+def evidence_for(question: str, found: Found, encode) -> list[Evidence]:
+    """The sentences that answer: from the asker's own record first (dated), then the policies."""
+    records, general = found.passages[: found.records], found.passages[found.records :]
+    chosen: list[Evidence] = []
+    if records and (mine := extraction.find_evidence(question, records, encode=encode)):
+        best = mine[0]
+        chosen.append(dataclasses.replace(best, text=personal.dated(best.text, records[best.marker - 1])))
+    policy = extraction.find_evidence(question, general, encode=encode)
+    shift = len(records)
+    chosen += [dataclasses.replace(e, marker=e.marker + shift) for e in policy[: 1 if chosen else None]]
+    return chosen
+
+
+async def _find_evidence(question: str, found: Found, encode) -> list[Evidence]:
+    return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode)
+
+
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
 
 
@@ -145,14 +255,17 @@ def warm_up(backend: Backend) -> None:
     with contextlib.suppress(DatabaseError, embedding.ModelMissing):
         embedding.get_model(question_model())  # a tuned model, when one searches the knowledge base
     load = getattr(backend, "load", None)
-    if load is not None:
+    if load is not None and answer_mode() == GENERATIVE:
         load()
 
 
-def _resolve_and_check(answer: str, passages: list[Passage]) -> tuple[ResolvedAnswer, SupportReport]:
-    """Both steps embed the passages' texts; each text is encoded once."""
-    encode = embedding.encode_once_each()
-    resolved = resolve_citations(answer, passages, encode=encode)
+def _resolve_and_check(answer: str, passages: list[Passage], encode) -> tuple[ResolvedAnswer, SupportReport]:
+    """Markers are already placed and checked by the time an answer is shown; this maps them to
+    passages and records each sentence's verdict for the page. A refusal's related reading
+    (`encode` None) states nothing to check."""
+    resolved = resolve_citations(answer, passages)
+    if encode is None:
+        return resolved, SupportReport([], {})
     return resolved, check_support(resolved.text, resolved.cited, encode=encode)
 
 

@@ -26,7 +26,7 @@ def passage_url(document_id: int, chunk_id: int | None) -> str:
 def section_of(document_title: str, heading_path: str) -> str:
     """The heading path without a first heading that only repeats the document's title."""
     headings = heading_path.split(" > ") if heading_path else []
-    if headings and headings[0] == document_title:
+    if headings and headings[0].casefold() == document_title.casefold():
         headings = headings[1:]
     return " > ".join(headings)
 

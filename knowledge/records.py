@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from knowledge.access import RECORDS_PREFIX
 from knowledge.documents import document_create, document_schedule_ingest
 from knowledge.ingestion import documents_ingest
 from knowledge.models import Document
@@ -114,7 +115,7 @@ def _markdown_safe(value: str) -> str:
 
 
 def _upsert(user, row: dict[str, str], *, kind: str, slug: str, hr: Group) -> Document:
-    source_path = f"records/{slug}/{user.username}.md"
+    source_path = f"{RECORDS_PREFIX}{slug}/{user.username}.md"
     content = ContentFile(record_text(user, row, kind=kind).encode(), name=f"{slug}-{user.username}.md")
     title = f"{kind}: {user.get_full_name() or user.username}"
     with transaction.atomic():

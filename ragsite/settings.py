@@ -174,7 +174,15 @@ RERANKER_MODEL_PATH = os.environ.get("RERANKER_MODEL_PATH", "")
 # Passages less similar than this (unless they share an acronym with the question) are not
 # given to the model; with none left, the answer says the documents do not cover the question.
 # Calibrated with `evaluate_answers demo/eval/handbook-answers.jsonl --calibrate`.
-RETRIEVAL_MIN_SCORE = float(os.environ.get("RETRIEVAL_MIN_SCORE", "0.415"))
+# Since answers are chosen sentence by sentence (chat/extraction.py, EVIDENCE_MIN_SCORE decides
+# whether anything answers), this floor only keeps clearly unrelated passages out: 0.3.
+RETRIEVAL_MIN_SCORE = float(os.environ.get("RETRIEVAL_MIN_SCORE", "0.3"))
+# "extractive": answers are the documents' own sentences that answer; "generative": the language
+# model writes and each sentence is checked before it is shown; "auto": generative with a
+# configured LLM_BASE_URL, extractive with the embedded model (measured: README, "Answers").
+ANSWER_MODE = os.environ.get("ANSWER_MODE", "auto")
+if ANSWER_MODE not in {"auto", "extractive", "generative"}:
+    raise ImproperlyConfigured("ANSWER_MODE must be auto, extractive or generative.")
 # Two sentences of documents in force together that state different figures are a conflict
 # when they share this much of their words and their embeddings are this close (cosine);
 # calibrated in knowledge/conflicts.py.

@@ -19,7 +19,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from knowledge import conflicts, embedding, versions
-from knowledge.access import readable_documents
+from knowledge.access import own_records, readable_documents, without_others_records
 from knowledge.dating import question_period
 from knowledge.embedding_models import ModelSwitched, question_model
 from knowledge.retrieval import dense, fusion, lexical, reranking
@@ -96,12 +96,22 @@ def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> li
         return with_model(switched.active)
 
 
-def question_scope(user, query: str, *, today: date, options: SearchOptions) -> Scope:
-    """What the user may read, narrowed to the versions in force when the question is about."""
+def question_scope(user, query: str, *, today: date, options: SearchOptions, about_oneself: bool = False) -> Scope:
+    """What the user may read, narrowed to the versions in force when the question is about.
+
+    A question about oneself leaves out other people's personal records, which HR staff may read.
+    """
     readable = readable_documents(user)
+    if about_oneself:
+        readable = without_others_records(readable, user)
     if options.versions:
         readable = versions.in_force(readable, question_period(query, today))
     return scope_of(readable, today=today)
+
+
+def own_records_scope(user, *, today: date) -> Scope:
+    """The asker's own personal records, whatever the question's period (a record is dated itself)."""
+    return scope_of(own_records(user), today=today)
 
 
 def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
@@ -209,4 +219,13 @@ def _passage(row: dict, candidate: fusion.Candidate) -> Passage:
     )
 
 
-__all__ = ["Passage", "SearchOptions", "question_scope", "search", "search_in", "search_prepared", "with_disagreements"]
+__all__ = [
+    "Passage",
+    "SearchOptions",
+    "own_records_scope",
+    "question_scope",
+    "search",
+    "search_in",
+    "search_prepared",
+    "with_disagreements",
+]

@@ -34,21 +34,29 @@ def labelled(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_whole_pipeline_figures_over_a_throwaway_knowledge_base(labelled, llm_settings):
+def test_whole_pipeline_figures_over_a_throwaway_knowledge_base(labelled, llm_settings, tmp_path):
     questions, docs = labelled
     llm_settings.tokens = ["You get 25 days of paid annual leave ", "[1]."]  # right for a, wrong for b
     out = StringIO()
-    call_command("evaluate_answers", str(questions), "--documents", str(docs), "--json", stdout=out)
+    cases = tmp_path / "cases.jsonl"
+    call_command(
+        "evaluate_answers", str(questions), "--documents", str(docs), "--json", "--jsonl", str(cases), stdout=out
+    )
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     assert report["questions"] == 3 and report["covered"] == 2 and report["not_covered"] == 1
-    assert report["facts"] == 0.5, "the scripted answer has the fact of question a only"
+    assert report["facts"] == 1.0, "b's wrong sentence was replaced by the passage's own answering sentence"
+    assert report["wrong_figures"] == 0.0
     assert report["refusal_accuracy"] == 1.0, "the unrelated question is declined without the model"
     assert report["false_refusals"] == 0.0
     assert report["citations"] == 2
     assert report["citation_precision"] == 1.0, "each [1] is the top passage, which holds that question's fact"
-    assert 0 < report["unsupported_sentences"] <= 0.5
+    assert report["unsupported_sentences"] == 0.0
     assert report["ttft_p50_s"] > 0 and report["errors"] == 0
     assert len(llm_settings.requests) == 2
+    rows = [json.loads(line) for line in cases.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert "25 days" not in rows[1]["answer"] and "three months" in rows[1]["answer"]
+    assert rows[1]["verdicts"]["facts_found"] is True and rows[2]["verdicts"]["refused"] is True
     from knowledge.models import Document
 
     assert not Document.objects.exists(), "the real knowledge base is untouched"
@@ -67,7 +75,8 @@ def test_summary_counts_citations_without_the_fact_and_refusals():
     declined = Case("y", "Other?", [], "")
     outcomes = [
         Outcome(case, answer="25 days [1][2].", cited_texts=["It is 25 days.", "Hotels cost 150 EUR."],
-                support=[{"verdict": "supported"}, {"verdict": "uncited"}], ttft_s=0.2, called_model=True),
+                support=[{"verdict": "supported"}, {"verdict": "uncited"}], ttft_s=0.2, called_model=True,
+                answered=True),
         Outcome(declined, answer="I could not find anything about this in the documents available to you."),
     ]  # fmt: skip
     report = summarise(outcomes)

@@ -30,7 +30,7 @@ async def test_instructions_inside_a_document_neither_widen_retrieval_nor_break_
     # A model that obeys the injected text: invents figures, cites a source it was never given.
     llm_settings.tokens = ["Admin mode on. ", "The CEO earns 310,000 EUR [4]. ", "Salaries are paid on the 25th [1]."]
     communicator = await connect(people.bob)
-    events = await ask(communicator, question)
+    events = await ask(communicator, "When are salaries paid?")
     await communicator.disconnect()
 
     sent = llm_settings.requests[-1]["messages"]
@@ -39,12 +39,12 @@ async def test_instructions_inside_a_document_neither_widen_retrieval_nor_break_
     assert "46,000" not in json.dumps(sent) and "Grade C3" not in json.dumps(sent)
 
     end = events[-1]
-    assert end["answer"] == "Admin mode on. The CEO earns 310,000 EUR. Salaries are paid on the 25th [1]."
+    # The invented sentences are never shown: the first that cites (or states a figure) is replaced by
+    # the passage's own answering sentence, quoted; the model's true sentence then adds nothing new.
+    assert end["answer"] == "“Salaries are paid on the 25th” [1].", end["answer"]
+    assert "310,000" not in json.dumps(events) and "Admin mode" not in json.dumps(events)
     citations = next(e for e in events if e["type"] == "answer.citations")["citations"]
     assert [(c["marker"], c["document_id"]) for c in citations] == [(1, notice.pk)]
-    verdicts = {end["answer"][s["start"] : s["end"]].strip(): s["verdict"] for s in end["support"]}
-    assert verdicts["Admin mode on."] == "uncited"
-    assert verdicts["The CEO earns 310,000 EUR."] == "uncited", "its invented marker was removed"
-    assert verdicts["Salaries are paid on the 25th [1]."] == "supported"
+    assert [s["verdict"] for s in end["support"]] == ["supported"]
     message = await Message.objects.aget(pk=end["message_id"])
-    assert message.dropped_markers == 1 and pay.pk not in [c.document_id async for c in message.citations.all()]
+    assert "310,000" not in message.answer and pay.pk not in [c.document_id async for c in message.citations.all()]

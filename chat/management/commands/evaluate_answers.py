@@ -7,7 +7,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.answer_evaluation import best_floor, load_cases, run_all, summarise, top_similarities
+from chat.answer_evaluation import best_floor, case_record, load_cases, run_all, summarise, top_similarities
+from chat.answering import answer_mode
 from chat.generation import get_backend
 from knowledge import embedding
 from knowledge.demo import HANDBOOK_DIR
@@ -43,6 +44,12 @@ class Command(BaseCommand):
             help="search every version of every policy whatever its dates (the behaviour before versions existed)",
         )
         parser.add_argument("--model", help="search with this embedding model (a `finetune_embeddings` name)")
+        parser.add_argument(
+            "--mode",
+            choices=["extractive", "generative"],
+            help="answer with the documents' sentences or with the language model, whatever ANSWER_MODE says",
+        )
+        parser.add_argument("--jsonl", type=Path, help="write every case (question, answer, citations, verdicts) here")
         parser.add_argument(
             "--calibrate",
             action="store_true",
@@ -92,8 +99,14 @@ class Command(BaseCommand):
                 progress=None if json else self._progress,
                 today=today,
                 options=dataclasses.replace(SearchOptions.from_settings(), versions=False) if ignore_versions else None,
+                mode=options["mode"],
             )
-        report = {"backend": backend.name, **summarise(outcomes)}
+        if options["jsonl"]:
+            with options["jsonl"].open("w", encoding="utf-8") as out:
+                for outcome in outcomes:
+                    out.write(_json.dumps(case_record(outcome), ensure_ascii=False) + "\n")
+        mode = options["mode"] or answer_mode()
+        report = {"backend": backend.name if mode == "generative" else "documents (extractive)", **summarise(outcomes)}
         if show:
             for o in outcomes:
                 mark = "ok " if (o.facts_found if o.case.covered else o.refused) else "MISS"
@@ -134,6 +147,7 @@ def _table(report: dict) -> str:
             f"{report['not_covered']} not covered)",
             f"facts                  {pct('facts')} of covered answers contain every expected fact",
             f"citation_precision     {pct('citation_precision')} of {report['citations']} citations contain a fact",
+            f"wrong_figures          {pct('wrong_figures')} of covered answers state a figure no cited passage states",
             f"unsupported_sentences  {pct('unsupported_sentences')} of {report['sentences_checked']} sentences",
             f"refusal_accuracy       {pct('refusal_accuracy')} of not-covered questions declined",
             f"false_refusals         {pct('false_refusals')} of covered questions declined",
@@ -142,6 +156,6 @@ def _table(report: dict) -> str:
             f"undated_right_version  {report['undated_right_version']} of {report['undated_versioned']} undated "
             "questions about a versioned policy cite the current version only",
             f"errors                 {report['errors']}",
-            f"ttft_p50_s             {report['ttft_p50_s']}",
+            f"ttft_p50_s             {report['ttft_p50_s']} (time to the first shown text, answers made)",
         ]
     )

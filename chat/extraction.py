@@ -1,0 +1,311 @@
+"""The sentences of the retrieved passages that answer the question, the documents' own words.
+
+The answer an employee reads is carried by these sentences, quoted with their markers: a
+figure shown is then a figure a passage states. A sentence is chosen by how close it is to
+the question (the embedding model), how many of the question's words it shares, how well
+its passage ranked, and whether it holds what the question asks for: "how many days" wants
+a number, "when" a date or a time. When the passages are on the topic but no sentence holds
+that, the documents do not say, and the answer says so instead of offering a near miss.
+"""
+
+import functools
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import snowballstemmer
+
+from chat import figures
+from knowledge.evaluation import normalise
+from knowledge.retrieval import Passage
+from knowledge.sentences import sentence_spans
+
+# Calibrated on the demo handbook's and the HR sample's questions (README, "Answers"): below it nothing answers.
+EVIDENCE_MIN_SCORE = 0.52
+# A further sentence is added while it scores this close to the best (two rules of one answer).
+EVIDENCE_MARGIN = 0.06
+EVIDENCE_MAX_SENTENCES = 2
+MIN_SENTENCE_CHARS = 12
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOPWORDS = set(
+    "a an the and or but for of to in on at by with from into onto over under about after before than then "
+    "there their they them what when where which who whom why how all any each every some such only also very "
+    "more most other our ours out own same just being been be is are was were am do does did doing done has have "
+    "had having can could should would will shall may might must it its it's this that these those i me my mine "
+    "we us you your yours he she his her as if so not no yes get gets got there's i'm you're per via".split()
+)
+
+_TIME_UNITS = {"day", "week", "month", "year", "hour", "minute", "fortnight", "night"}
+_MONTHS_OR_DAYS = re.compile(
+    r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|monday|"
+    r"tuesday|wednesday|thursday|friday|saturday|sunday|weekly|monthly|annually|yearly|daily|quarterly|"
+    r"immediately|midnight|noon|weekend|advance)\b|\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|\b\d{1,2}:\d{2}\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)\b",
+    re.IGNORECASE,
+)
+
+
+_A_PERIOD = re.compile(
+    r"\b(?:a|one|per|each|every|within\s+a|half\s+a)\s+(?:day|week|fortnight|month|year|hour)\b|\bimmediately\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """What the question asks for: a figure (optionally counting `unit`), or a moment in time."""
+
+    kind: str  # "figure" | "time"
+    unit: str = ""
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:[\w-]+\s+){0,2}?([\w-]+)\b", re.IGNORECASE)
+_FIGURE_QUESTION = re.compile(
+    r"\bhow\s+(?:much|many|big|large|high|long|far|often|soon|quickly)\b|\bwhat\s+(?:percentage|share|fraction|"
+    r"proportion|amount)\b|\bwhat\s+(?:is|are|was|were)\s+(?:the|my|our)\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:rate|limit|allowance|budget|amount|contribution|bonus|percentage|salary|band|fee|cost|price|number|"
+    r"premium|cap|maximum|minimum|threshold|per diem)s?\b",
+    re.IGNORECASE,
+)
+_TIME_QUESTION = re.compile(
+    r"^\s*(?:and\s+)?(?:by\s+|until\s+|since\s+)?when\b|\bwhat\s+(?:time|date|day)\b|\bby\s+what\s+(?:time|date)\b|"
+    r"\bwhich\s+(?:day|date|month)\b|\bhow\s+(?:soon|far\s+in\s+advance)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_type(question: str) -> AnswerType | None:
+    """None for questions any on-topic sentence may answer (yes/no, who, where, what is)."""
+    if _TIME_QUESTION.search(question):
+        return AnswerType("time")
+    if _FIGURE_QUESTION.search(question):
+        unit = ""
+        if match := _HOW_MANY.search(question):
+            unit = figures.unit_stem(match.group(1))
+        elif re.search(r"\bhow\s+(?:long|quickly|soon|often)\b", question, re.IGNORECASE):
+            unit = "time"
+        return AnswerType("figure", unit)
+    return None
+
+
+def answers_type(sentence: str, wanted: AnswerType | None) -> bool:
+    if wanted is None:
+        return True
+    found = figures.figures(sentence)
+    if wanted.kind == "time":
+        return bool(_MONTHS_OR_DAYS.search(sentence) or _A_PERIOD.search(sentence)) or any(
+            f.units and f.units[0] in _TIME_UNITS | {"date", "working", "business", "calendar"} for f in found
+        )
+    if not found:
+        return wanted.unit == "time" and bool(_A_PERIOD.search(sentence))
+    if wanted.unit == "time":
+        return bool(_A_PERIOD.search(sentence)) or any(
+            set(f.units[:2]) & (_TIME_UNITS | {"working", "business", "calendar"}) for f in found
+        )
+    if wanted.unit and wanted.unit not in _GENERIC_UNITS:
+        return any(wanted.unit in f.units for f in found) or wanted.unit in _words(sentence)
+    return True
+
+
+# "how many times/people" do not say which word follows the number in the answer.
+_GENERIC_UNITS = {"time", "people", "person", "employee", "staff", "of", "do", "does", "can", "are", "is", "will"}
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 2 or w.isdigit())}
+
+
+def _words(text: str) -> set[str]:
+    return {figures.unit_stem(w) for w in _WORD.findall(text)}
+
+
+_stemmers = threading.local()
+
+
+@functools.lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    """Snowball's English stemmer: "approval"/"approves", "carried"/"carry" meet; numbers as digits."""
+    if word in figures.NUMBER_WORDS:
+        return figures.NUMBER_WORDS[word]
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:  # a stemmer keeps state between calls: one per thread
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    marker: int  # 1-based number of the passage among those given
+    start: int  # span in the passage's text
+    end: int
+    text: str
+    score: float
+    similarity: float
+
+
+_BACK_REFERENCE = re.compile(r"^(?:it|its|they|their|these|those|this|that|such|there)\b", re.IGNORECASE)
+LIST_MAX_CHARS = 400
+_THIS_THING = re.compile(r"\b(?:this|these|such)\s+([^\W\d_]+)", re.IGNORECASE)
+_CROSS_REFERENCE = re.compile(r"\b(?:see|refer to)\b.{0,60}\b(?:below|above)\b", re.IGNORECASE)
+
+
+def _leans_on(text: str, previous: str) -> bool:
+    """Opens with "It"/"These"/…, or speaks of "this manager" that the sentence before names."""
+    if _BACK_REFERENCE.match(text.lstrip("-*• ")):
+        return True
+    before = content_words(previous)
+    return any(_stem(m.group(1).lower()) in before for m in _THIS_THING.finditer(text))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    marker: int
+    start: int  # the quoted span of the passage's text: a sentence, with what it leans on
+    end: int
+    text: str
+
+
+def candidate_sentences(passages: list[Passage]) -> list[Candidate]:
+    """Every sentence long enough to say something, quoted with what it cannot be read without:
+    the sentence before one that opens with "It"/"These"/"This", and the items after one that
+    ends in a colon."""
+    found = []
+    for marker, passage in enumerate(passages, start=1):
+        spans = sentence_spans(passage.text)
+        for i, (start, end) in enumerate(spans):
+            text = passage.text[start:end].strip()
+            if len(text) < MIN_SENTENCE_CHARS or text.startswith("#"):
+                continue
+            if i > 0 and _leans_on(text, passage.text[spans[i - 1][0] : spans[i - 1][1]]):
+                start = spans[i - 1][0]
+            if text.endswith(":"):
+                following = [e for s, e in spans[i + 1 :] if e - end <= LIST_MAX_CHARS]
+                end = following[-1] if following else end
+            found.append(Candidate(marker, start, end, passage.text[start:end]))
+    return found
+
+
+def find_evidence(
+    question: str, passages: list[Passage], *, encode: Callable[[list[str]], np.ndarray]
+) -> list[Evidence]:
+    """The sentences that answer, best first; empty when none does (the documents do not say)."""
+    candidates = candidate_sentences(passages)
+    if not candidates:
+        return []
+    wanted = answer_type(question)
+    question_words = content_words(question)
+    everywhere = set().union(*(content_words(f"{p.heading_path} {p.text}") for p in passages))
+    unknown = len(question_words - everywhere) / len(question_words) if question_words else 0.0
+    acronyms = {a for a in _ACRONYM.findall(question) if sum(a in c.text for c in candidates) <= 2}
+    texts = [c.text for c in candidates]
+    vectors = encode([question, *[f"{_context(passages[c.marker - 1])}{c.text}" for c in candidates], *texts])
+    in_context = vectors[1 : len(texts) + 1] @ vectors[0]
+    alone = vectors[len(texts) + 1 :] @ vectors[0]
+    scored = []
+    for candidate, with_heading, by_itself in zip(candidates, in_context, alone, strict=True):
+        if not answers_type(candidate.text, wanted):
+            continue
+        passage = passages[candidate.marker - 1]
+        own = content_words(candidate.text)
+        heading = content_words(passage.heading_path)
+        overlap = (
+            (len(question_words & own) + 0.5 * len((question_words - own) & heading)) / len(question_words)
+            if question_words
+            else 0.0
+        )
+        informative = min(1.0, len((own | heading) - question_words) / 4)
+        defines = overlap >= 0.5 and acronyms and all(re.search(rf"\b{a}\b", candidate.text) for a in acronyms)
+        score = (
+            _range_fit(question, candidate.text)
+            - (0.2 if _CROSS_REFERENCE.search(candidate.text) else 0.0)
+            + 0.35 * float(with_heading)
+            + 0.25 * float(by_itself)
+            + 0.2 * passage.similarity
+            + 0.25 * overlap
+            + 0.1 * informative
+            + 0.04 / candidate.marker
+            - 0.15 * unknown
+            + (0.3 if defines else 0.0)
+        )
+        quoted = _with_heading(passage, candidate.text)
+        scored.append(
+            Evidence(
+                candidate.marker, candidate.start, candidate.end, quoted, round(score, 4), round(float(with_heading), 4)
+            )
+        )
+    scored.sort(key=lambda e: -e.score)
+    if not scored or scored[0].score < EVIDENCE_MIN_SCORE:
+        return []
+    best = scored[0]
+    chosen = [best]
+    for other in scored[1:]:
+        if len(chosen) >= EVIDENCE_MAX_SENTENCES:
+            break
+        if other.score >= best.score - EVIDENCE_MARGIN and not any(_same(other.text, c.text) for c in chosen):
+            chosen.append(other)
+    return chosen
+
+
+_BETWEEN = re.compile(r"\bbetween\s+(\S+)\s+and\s+(\S+)", re.IGNORECASE)
+_UPPER = re.compile(
+    r"\b(?:up\s+to|below|under|less\s+than|at\s+most|no\s+more\s+than)\s+\S*?(\d[\d,.]*)", re.IGNORECASE
+)
+_LOWER = re.compile(r"\b(?:above|over|more\s+than|at\s+least|exceeding|from)\s+\S*?(\d[\d,.]*)", re.IGNORECASE)
+
+
+def _range_fit(question: str, sentence: str) -> float:
+    """A question that names an amount ("an expense of 1,500 EUR") is answered by the rule whose
+    range holds it ("between 500 and 2,000 EUR"), not by the one that starts above it."""
+    asked = [_number(f.value) for f in figures.figures(question)]
+    asked = [a for a in asked if a is not None]
+    if not asked:
+        return 0.0
+    bounds = []
+    for low, high in _BETWEEN.findall(sentence):
+        bounds.append((_number(low), _number(high)))
+    bounds += [(None, _number(m)) for m in _UPPER.findall(sentence)]
+    bounds += [(_number(m), None) for m in _LOWER.findall(sentence)]
+    fits = [
+        all(a is None or ((low is None or a >= low) and (high is None or a <= high)) for a in asked)
+        for low, high in bounds
+        if low is not None or high is not None
+    ]
+    if not fits:
+        return 0.0
+    return 0.15 if any(fits) else -0.15
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "").rstrip(".,"))
+    except ValueError:
+        return None
+
+
+def _same(a: str, b: str) -> bool:
+    """One text inside the other, once spacing and quotes are set aside (the same rule in two formats)."""
+    a, b = normalise(a), normalise(b)
+    return a in b or b in a
+
+
+SHORT_SENTENCE_CHARS = 80
+
+
+def _with_heading(passage: Passage, text: str) -> str:
+    """A short sentence that does not name its subject ("For team chat.") is shown after its heading."""
+    heading = passage.heading_path.split(" > ")[-1].strip() if passage.heading_path else ""
+    if not heading or len(text) >= SHORT_SENTENCE_CHARS or content_words(heading) <= content_words(text):
+        return text
+    return f"{heading}: {text}"
+
+
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
+
+
+def _context(passage: Passage) -> str:
+    """The innermost heading, which often names what a sentence is about ("Compassionate leave")."""
+    heading = passage.heading_path.split(" > ")[-1] if passage.heading_path else ""
+    return f"{heading}: " if heading else ""

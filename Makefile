@@ -1,4 +1,4 @@
-.PHONY: run test lint install manage
+.PHONY: run test test-slow lint install manage
 
 install:
 	@scripts/install.sh
@@ -10,6 +10,11 @@ test: install
 	@scripts/install-browser.sh
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
+
+# The suite on one core, about half this machine's speed: finds tests that depend on how fast it is.
+test-slow: install
+	@scripts/install-browser.sh
+	taskset -c 0 .venv/bin/python -m pytest --durations=10
 
 lint: install
 	.venv/bin/ruff check .

@@ -71,8 +71,11 @@ async def answer_events(
         searched, found.passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
     )
     encode = embedding.encode_once_each()
-    evidence = await _find_evidence(searched, Found(passages, found.disagreements, found.records), encode)
-    generative = mode == GENERATIVE and bool(evidence)
+    focus = question if searched != question else ""
+    evidence = await _find_evidence(searched, Found(passages, found.disagreements, found.records), encode, focus)
+    # A question about oneself is answered from the asker's record, word for word: a model adds nothing to it.
+    from_record = any(e.marker <= found.records for e in evidence)
+    generative = mode == GENERATIVE and bool(evidence) and not from_record
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
@@ -218,21 +221,21 @@ def _passages_for(user, searched: str, *, today: date, options: SearchOptions | 
 _find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)
 
 
-def evidence_for(question: str, found: Found, encode) -> list[Evidence]:
+def evidence_for(question: str, found: Found, encode, focus: str = "") -> list[Evidence]:
     """The sentences that answer: from the asker's own record first (dated), then the policies."""
     records, general = found.passages[: found.records], found.passages[found.records :]
     chosen: list[Evidence] = []
-    if records and (mine := extraction.find_evidence(question, records, encode=encode)):
+    if records and (mine := extraction.find_evidence(question, records, encode=encode, focus=focus)):
         best = mine[0]
         chosen.append(dataclasses.replace(best, text=personal.dated(best.text, records[best.marker - 1])))
-    policy = extraction.find_evidence(question, general, encode=encode)
+    policy = extraction.find_evidence(question, general, encode=encode, focus=focus)
     shift = len(records)
     chosen += [dataclasses.replace(e, marker=e.marker + shift) for e in policy[: 1 if chosen else None]]
     return chosen
 
 
-async def _find_evidence(question: str, found: Found, encode) -> list[Evidence]:
-    return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode)
+async def _find_evidence(question: str, found: Found, encode, focus: str) -> list[Evidence]:
+    return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode, focus)
 
 
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")

@@ -148,6 +148,7 @@ class Evidence:
 
 _BACK_REFERENCE = re.compile(r"^(?:it|its|they|their|these|those|this|that|such|there)\b", re.IGNORECASE)
 LIST_MAX_CHARS = 400
+_BULLET = re.compile(r"(?m)^[ \t]*[-*•][ \t]+")
 _THIS_THING = re.compile(r"\b(?:this|these|such)\s+([^\W\d_]+)", re.IGNORECASE)
 _CROSS_REFERENCE = re.compile(r"\b(?:see|refer to)\b.{0,60}\b(?:below|above)\b", re.IGNORECASE)
 
@@ -181,17 +182,55 @@ def candidate_sentences(passages: list[Passage]) -> list[Candidate]:
                 continue
             if i > 0 and _leans_on(text, passage.text[spans[i - 1][0] : spans[i - 1][1]]):
                 start = spans[i - 1][0]
-            if text.endswith(":"):
-                following = [e for s, e in spans[i + 1 :] if e - end <= LIST_MAX_CHARS]
-                end = following[-1] if following else end
-            found.append(Candidate(marker, start, end, passage.text[start:end]))
+            if text.endswith(":"):  # the list's items, up to the paragraph's end
+                for item_start, item_end in spans[i + 1 :]:
+                    bulleted = bool(_BULLET.match(passage.text[item_start:item_end]))
+                    new_paragraph = "\n\n" in passage.text[end:item_start]
+                    if (new_paragraph and not bulleted) or item_end - start > LIST_MAX_CHARS:
+                        break
+                    end = item_end
+            quoted = passage.text[start:end]
+            found.append(Candidate(marker, start, end, quoted if "\n" in quoted else _BULLET.sub("", quoted)))
     return found
 
 
+def _focus_fit(focus: set[str], words: set[str]) -> float:
+    """A follow-up is about its own words: "and for part-timers?" wants the part-time rule."""
+    share = len(focus & words) / len(focus)
+    return 0.3 * share if share else -0.1
+
+
+_COUNTED_THING = re.compile(r"\bhow\s+(?:many|much)\s+[\w-]+\s+of\s+((?:[\w-]+\s*){1,3})", re.IGNORECASE)
+
+
+def topic_words(question: str) -> set[str]:
+    """What a figure question counts: "how many days of sabbatical leave" must be about sabbatical leave.
+
+    The words after "of" up to the first word that is not a content word ("do", "can", "in").
+    """
+    match = _COUNTED_THING.search(question)
+    if not match:
+        return set()
+    words = []
+    for word in match.group(1).split():
+        if word.lower() in STOPWORDS:
+            break
+        words.append(word)
+    return content_words(" ".join(words))
+
+
 def find_evidence(
-    question: str, passages: list[Passage], *, encode: Callable[[list[str]], np.ndarray]
+    question: str,
+    passages: list[Passage],
+    *,
+    encode: Callable[[list[str]], np.ndarray],
+    focus: str = "",
 ) -> list[Evidence]:
-    """The sentences that answer, best first; empty when none does (the documents do not say)."""
+    """The sentences that answer, best first; empty when none does (the documents do not say).
+
+    `focus`: the words the asker typed when the question searched was rewritten from a follow-up
+    ("and for part-timers?"): a sentence about them is preferred to one about the earlier question.
+    """
     candidates = candidate_sentences(passages)
     if not candidates:
         return []
@@ -200,6 +239,8 @@ def find_evidence(
     everywhere = set().union(*(content_words(f"{p.heading_path} {p.text}") for p in passages))
     unknown = len(question_words - everywhere) / len(question_words) if question_words else 0.0
     acronyms = {a for a in _ACRONYM.findall(question) if sum(a in c.text for c in candidates) <= 2}
+    counted = topic_words(question)
+    focus_words = content_words(focus) - STOPWORDS
     texts = [c.text for c in candidates]
     vectors = encode([question, *[f"{_context(passages[c.marker - 1])}{c.text}" for c in candidates], *texts])
     in_context = vectors[1 : len(texts) + 1] @ vectors[0]
@@ -211,6 +252,8 @@ def find_evidence(
         passage = passages[candidate.marker - 1]
         own = content_words(candidate.text)
         heading = content_words(passage.heading_path)
+        if not counted <= content_words(f"{passage.heading_path} {passage.text}"):
+            continue  # "days of sabbatical leave" from a passage that never speaks of sabbaticals
         overlap = (
             (len(question_words & own) + 0.5 * len((question_words - own) & heading)) / len(question_words)
             if question_words
@@ -229,6 +272,7 @@ def find_evidence(
             + 0.04 / candidate.marker
             - 0.15 * unknown
             + (0.3 if defines else 0.0)
+            + (_focus_fit(focus_words, own | heading) if focus_words else 0.0)
         )
         quoted = _with_heading(passage, candidate.text)
         scored.append(
@@ -291,13 +335,15 @@ def _same(a: str, b: str) -> bool:
     return a in b or b in a
 
 
-SHORT_SENTENCE_CHARS = 80
+SHORT_SENTENCE_CHARS = 50
 
 
 def _with_heading(passage: Passage, text: str) -> str:
     """A short sentence that does not name its subject ("For team chat.") is shown after its heading."""
     heading = passage.heading_path.split(" > ")[-1].strip() if passage.heading_path else ""
     if not heading or len(text) >= SHORT_SENTENCE_CHARS or content_words(heading) <= content_words(text):
+        return text
+    if re.match(r"^[^:\n]{2,60}:\s", text):  # "Annual leave remaining: 2 days" names its subject
         return text
     return f"{heading}: {text}"
 

@@ -85,7 +85,7 @@ class Gate:
         if not markers and not figures.has_figure(plain):
             self.report.dropped += 1  # says something no given passage is close to: nothing to quote for it
             return ""
-        return self._replacement(markers)
+        return self._replacement()
 
     def _most_similar(self, sentence: str) -> int | None:
         vectors = self.encode([sentence, *[p.text for p in self.passages]])
@@ -93,10 +93,9 @@ class Gate:
         best = int(np.argmax(scores))
         return best + 1 if scores[best] >= ATTRIBUTION_THRESHOLD else None
 
-    def _replacement(self, markers: list[int]) -> str:
-        """The answering sentence of a passage the failed sentence cited, or else the best one."""
-        ranked = [e for e in self.evidence if e.marker in markers] + self.evidence
-        for item in ranked:
+    def _replacement(self) -> str:
+        """The best answering sentence not shown yet: what the model should have said."""
+        for item in self.evidence:
             if _flat(item.text) not in self.report.quoted:
                 self.report.quoted.add(_flat(item.text))
                 self.report.replaced += 1

@@ -144,6 +144,10 @@ class LocalBackend:
         try:
             model = self.load()
             with self._lock:
+                # llama.cpp keeps the last prompt's tokens and evaluates only what differs; the same
+                # prompt then gives different logits after different predecessors (two identical
+                # evaluation runs disagreed). A reset makes an answer depend on its prompt alone.
+                model.reset()
                 chunks = model.create_chat_completion(
                     messages, max_tokens=max_tokens, temperature=0, repeat_penalty=1.1, stop=stop, stream=True
                 )

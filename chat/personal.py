@@ -35,6 +35,6 @@ def dated(sentence: str, passage: Passage) -> str:
     """The record's line with the record's date: "Annual leave remaining: 2 days, as of 1 November 2026"."""
     when = record_date(passage)
     line = sentence.strip().lstrip("-*• ").rstrip(".")
-    if when is None or figures.figures(line) and any(f.units == ("date",) for f in figures.figures(line)):
-        return line
-    return f"{line}, as of {when.day} {when:%B %Y}"
+    if when is None or any(f.units == ("date",) for f in figures.figures(line)):
+        return f"{line}."
+    return f"{line}, as of {when.day} {when:%B %Y}."

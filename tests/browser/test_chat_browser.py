@@ -19,9 +19,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT = Path(settings.BASE_DIR) / "var" / "screenshots" / "chat-answered.png"
-LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per calendar year."
-PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR."
 HOSTILE = "<img src=x onerror=\"document.title='hacked'\"><script>document.title='hacked'</script>"
+LEAVE = (
+    "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per calendar year. "
+    f"Book leave in PeopleHub {HOSTILE} under Time Off."
+)
+PAY = "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR."
 
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(
@@ -90,21 +93,24 @@ def test_ask_see_tokens_and_citations_open_one_and_no_access_for_others(server, 
 
     ingest("leave.md", LEAVE)
     pay = ingest("pay.md", PAY, groups=[people.managers])
-    tokens = ["Full-time employees receive ", "**25 days** of paid ", "annual leave [1]. ", HOSTILE, " See [9]."]
+    # A document's own HTML, quoted by the model, must stay text; a made-up marker is removed.
+    tokens = ["Full-time employees receive ", "**25 days** of paid ", "annual leave [1]. ",
+              f"Book leave in PeopleHub {HOSTILE} under Time Off [1]. ", "See [9]."]  # fmt: skip
     llm_settings.tokens = tokens
+    llm_settings.delay_s = 0.3
     log_in(browser, server.url, "alice", "pw-alice-123")
     ask(browser, "How many days of annual leave do I get?")
 
     partial = wait(browser, lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, ".answer.streaming") if a.text])
-    assert partial[0].startswith("Full-time") and "annual leave" not in partial[0], "tokens arrive one by one"
+    assert partial[0].startswith("Full-time") and "PeopleHub" not in partial[0], "checked sentences arrive one by one"
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".turn .actions"))
     answer = browser.find_element(By.CSS_SELECTOR, ".answer")
     assert answer.find_element(By.TAG_NAME, "strong").text == "25 days", "Markdown is rendered"
     assert "<img src=x" in answer.text and not answer.find_elements(By.TAG_NAME, "img"), "model HTML stays text"
     assert browser.title != "hacked"
     assert "[9]" not in answer.text, "a marker naming no given passage is removed"
-    assert [m.text for m in answer.find_elements(By.CSS_SELECTOR, ".marker")] == ["[1]"]
-    assert answer.find_elements(By.CSS_SELECTOR, ".flagged.uncited"), "the uncited sentence is marked"
+    assert {m.text for m in answer.find_elements(By.CSS_SELECTOR, ".marker")} == {"[1]"}
+    assert not answer.find_elements(By.CSS_SELECTOR, ".flagged"), "only sentences the passage supports are shown"
     source = browser.find_element(By.CSS_SELECTOR, ".source")
     assert "Leave" in source.text and "Annual leave" in source.text
     assert any("25 days" in m.text for m in source.find_elements(By.TAG_NAME, "mark")), "supporting words marked"

@@ -148,7 +148,9 @@ async def test_stop_frame_ends_the_answer_and_keeps_what_was_said(people, ingest
     from asgiref.sync import sync_to_async
 
     await sync_to_async(ingest)("leave.md", LEAVE)
-    llm_settings.tokens = [f"Full-time employees receive 25 days of paid annual leave per year [1]. {i}" for i in range(200)]
+    llm_settings.tokens = [
+        f"Full-time employees receive 25 days of paid annual leave per year [1]. {i}" for i in range(200)
+    ]
     llm_settings.delay_s = 0.02
     communicator = await connect(people.bob)
     await communicator.send_to(text_data=json.dumps({"type": "question", "text": "How many days of annual leave?"}))

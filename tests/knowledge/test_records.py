@@ -71,13 +71,13 @@ async def test_over_the_websocket_alice_gets_her_record_cited_and_bob_never_sees
     communicator = await connect(people.alice)
     events = await ask(communicator, QUESTION)
     cited = [c["document_title"] for c in events[-2]["citations"]]
-    assert cited == ["Leave balance: alice"]
+    assert cited[0] == "Leave balance: alice" and "13 days" in events[-1]["answer"]
     await communicator.disconnect()
     communicator = await connect(people.bob)
     events = await ask(communicator, QUESTION)
-    prompt = str(llm_settings.requests[-1]["messages"])
-    assert "13 days" not in prompt and "alice" not in prompt
-    assert all("alice" not in c["document_title"] for c in events[-2]["citations"])
+    prompts = str([r["messages"] for r in llm_settings.requests])
+    assert "13 days" not in prompts and "alice" not in prompts
+    assert "13 days" not in str(events) and "alice" not in str(events)
     await communicator.disconnect()
 
 

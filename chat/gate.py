@@ -2,7 +2,9 @@
 
 The model's words are held until a sentence is complete. A sentence that says something is
 shown only when a passage it cites (or, without a marker, the given passage most like it)
-supports it (`chat.support.judge`). One that fails is replaced by the documents' own sentence
+supports it (`chat.support.judge`), and a sentence stating a figure only when it cites a
+passage that answers the question: "5 days of paid leave" from the fertility rule is true
+there and wrong as the length of partner leave. One that fails is replaced by the documents' own sentence
 that answers from the passage it cited, quoted and cited, or dropped when that is already
 shown. Connecting words ("Here is what the handbook says:") pass. The failed text is never
 shown, stored or exported; only how many sentences were held back is kept.
@@ -76,6 +78,9 @@ class Gate:
             if marker is not None:
                 markers = [marker]
                 text = _with_marker(text, marker)
+        answering = {e.marker for e in self.evidence}
+        if figures.has_figure(plain) and answering and not answering & set(markers):
+            return self._replacement()  # a figure from a passage that does not answer the question
         if markers and judge(plain, {m: self.passages[m - 1] for m in markers}, encode=self.encode).supported:
             if _flat(plain) in self.report.quoted:
                 return ""  # already shown, as a quote

@@ -102,3 +102,10 @@ def test_no_shown_sentence_states_a_figure_its_cited_passages_do_not(subject, nu
     available = [f for n in cited for f in figures.figures(checked.passages[n - 1].text)]
     for figure in figures.figures(MARKER.sub(" ", shown)):
         assert figures.figure_supported(figure, available), (shown, figure)
+
+
+def test_a_true_figure_from_a_passage_that_does_not_answer_the_question_is_not_shown():
+    """A small model answered "How long is partner leave?" with the fertility rule's 5 days."""
+    checked = gate("How many days of annual leave do full-time employees get?")
+    shown = checked.check("You get 60 EUR of meals a day [2].")
+    assert "60 EUR" not in shown and "25 days" in shown

@@ -24,6 +24,9 @@ from knowledge.sentences import sentence_spans
 
 # Calibrated on the demo handbook's and the HR sample's questions (README, "Answers"): below it nothing answers.
 EVIDENCE_MIN_SCORE = 0.52
+# A question that names what it wants ("how many days", "when") has a sentence's type as more
+# evidence; one that does not ("what is the dress code") needs a closer sentence.
+EVIDENCE_MIN_SCORE_UNTYPED = 0.55
 # A further sentence is added while it scores this close to the best (two rules of one answer).
 EVIDENCE_MARGIN = 0.06
 EVIDENCE_MAX_SENTENCES = 2
@@ -281,7 +284,8 @@ def find_evidence(
             )
         )
     scored.sort(key=lambda e: -e.score)
-    if not scored or scored[0].score < EVIDENCE_MIN_SCORE:
+    floor = EVIDENCE_MIN_SCORE if wanted else EVIDENCE_MIN_SCORE_UNTYPED
+    if not scored or scored[0].score < floor:
         return []
     best = scored[0]
     chosen = [best]

@@ -149,7 +149,11 @@ class Evidence:
     similarity: float
 
 
-_BACK_REFERENCE = re.compile(r"^(?:it|its|they|their|these|those|this|that|such|there)\b", re.IGNORECASE)
+_BACK_REFERENCE = re.compile(
+    r"^(?:it|its|they|their|these|those|this|that|such|there|for\s+example|for\s+instance|in\s+that\s+case|"
+    r"otherwise|however|in\s+addition|also)\b",
+    re.IGNORECASE,
+)
 LIST_MAX_CHARS = 400
 _BULLET = re.compile(r"(?m)^[ \t]*[-*•][ \t]+")
 _THIS_THING = re.compile(r"\b(?:this|these|such)\s+([^\W\d_]+)", re.IGNORECASE)
@@ -157,7 +161,7 @@ _CROSS_REFERENCE = re.compile(r"\b(?:see|refer to)\b.{0,60}\b(?:below|above)\b",
 
 
 def _leans_on(text: str, previous: str) -> bool:
-    """Opens with "It"/"These"/…, or speaks of "this manager" that the sentence before names."""
+    """Opens with "It"/"These"/"For example"/…, or speaks of "this manager" that the sentence before names."""
     if _BACK_REFERENCE.match(text.lstrip("-*• ")):
         return True
     before = content_words(previous)

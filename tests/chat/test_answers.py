@@ -135,3 +135,18 @@ async def test_a_user_without_rights_gets_nothing_of_a_restricted_document(peopl
     events = await ask(communicator, "What is the salary band for grade C3?")
     await communicator.disconnect()
     assert "46,000 to 58,000 EUR" in shown(events)
+
+
+async def test_a_follow_up_about_part_timers_in_the_same_section_gets_the_part_time_rule(people, ingest, settings):
+    settings.LLM_BASE_URL = ""
+    entitlement = (
+        "# Leave\n\n## Entitlement\n\nFull-time employees receive 25 days of paid annual leave per calendar year. "
+        "Part-time employees receive annual leave in proportion to their contracted hours. For example, an "
+        "employee who works three days a week receives 15 days (25 × 3/5)."
+    )
+    await sync_to_async(ingest)("leave.md", entitlement)
+    communicator = await connect(people.bob)
+    first = await ask(communicator, "How many days of annual leave do full-time employees get?")
+    follow_up = await ask(communicator, "and for part-timers?", first[0]["conversation_id"])
+    await communicator.disconnect()
+    assert "15 days" in shown(follow_up) and "in proportion to their contracted hours" in shown(follow_up)

@@ -62,3 +62,15 @@ def test_production_settings_pass_check_deploy():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_unknown_answer_mode_stops_the_start_with_a_message():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DEBUG="1", ANSWER_MODE="creative")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "ANSWER_MODE must be auto, extractive or generative" in result.stderr

@@ -27,7 +27,10 @@ def record_date(passage: Passage) -> date | None:
     """The date the record states of itself ("As of: 2026-11-01"), if any."""
     for figure in figures.figures(passage.text):
         if figure.units == ("date",):
-            return date.fromisoformat(figure.value)
+            try:
+                return date.fromisoformat(figure.value)
+            except ValueError:  # "2026-13-45" in a hand-made CSV: no date rather than a wrong one
+                continue
     return None
 
 

@@ -1,6 +1,8 @@
 """Choosing the documents' own sentences that answer a question (real embedding model, no database)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat import figures
 from chat.extraction import AnswerType, answer_type, answers_type, candidate_sentences, find_evidence
@@ -130,3 +132,19 @@ def test_a_figure_is_supported_only_by_the_same_value_counting_the_same_thing():
     assert not supported("20 weeks", "up to 20 working days")
     assert not supported("3 full-time employees", "works three days a week")
     assert not supported("25 days", "15 days (25 × 3/5)"), "a bare number does not support a counted one"
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300)
+_SENTENCE = st.sampled_from([ENTITLEMENT, COMPASSIONATE, SICK, APPROVAL, TOOLS, "- Item: 3 days\n- Other: 5 EUR"])
+
+
+@settings(max_examples=40)
+@given(question=_TEXT | st.sampled_from(["How many days?", "When?", "how many days of x of y of z", "1,500 EUR?"]),
+       texts=st.lists(_SENTENCE | _TEXT, min_size=1, max_size=3))  # fmt: skip
+def test_whatever_the_input_evidence_is_the_passages_own_words(question, texts):
+    given_passages = [passage(t, "Section", n) for n, t in enumerate(texts, start=1)]
+    for item in find_evidence(question, given_passages, encode=embedding.encode_once_each()):
+        source = given_passages[item.marker - 1].text
+        quoted = item.text.removeprefix("Section: ")
+        assert quoted in source or quoted in source.replace("- ", ""), (quoted, source)
+        assert figures.values(quoted) <= figures.values(source)

@@ -32,3 +32,10 @@ def test_a_record_line_is_shown_with_the_records_date():
     assert (
         dated("- Annual leave remaining: 2 days", record()) == "Annual leave remaining: 2 days, as of 1 November 2026."
     )
+
+
+def test_an_impossible_date_in_a_record_is_no_date():
+    broken = Passage(chunk_id=1, document_id=1, document_title="r", heading_path="", page=None,
+                     text="- As of: 2026-13-45\n- Annual leave remaining: 2 days", score=1.0)  # fmt: skip
+    assert record_date(broken) is None
+    assert dated("- Annual leave remaining: 2 days", broken) == "Annual leave remaining: 2 days."

@@ -1,0 +1,71 @@
+"""An interrupted evaluation leaves no throw-away database behind, and the next run never asks a question."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from tests.services import _state, database_url_for
+
+pytestmark = pytest.mark.slow
+DOCUMENT = "# Leave\n\n## Annual leave\n\n" + "Full-time employees receive 25 days of paid annual leave. " * 3
+
+
+def throwaway_databases() -> list[str]:
+    with psycopg.connect(_state["postgres"].server.get_uri(), autocommit=True) as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ragsite_eval_%'").fetchall()
+    return [row[0] for row in rows]
+
+
+@pytest.fixture
+def evaluation(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        (docs / f"leave-{i}.md").write_text(DOCUMENT.replace("Leave", f"Leave {i}"))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "How many days of annual leave?", "facts": [["25 days"]]}\n')
+    env = dict(os.environ, DATABASE_URL=database_url_for("ragsite"), MEDIA_ROOT=str(tmp_path / "media"))
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "evaluate_answers", str(questions), "--documents", str(docs), "--json"],
+            cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    return start
+
+
+def wait_for_its_database(process: subprocess.Popen) -> str:
+    name = f"ragsite_eval_{process.pid}"
+    while name not in throwaway_databases():
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.05)
+    return name
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_by_a_signal_removes_its_database(evaluation, how):
+    run = evaluation()
+    wait_for_its_database(run)
+    run.send_signal(how)
+    run.wait(300)
+    assert throwaway_databases() == []
+
+
+def test_a_database_left_by_a_killed_run_is_dropped_by_the_next_run_without_a_prompt(evaluation):
+    killed = evaluation()
+    left = wait_for_its_database(killed)
+    killed.kill()
+    killed.wait(60)
+    assert left in throwaway_databases(), "SIGKILL leaves it behind"
+    after = evaluation()
+    out, err = after.communicate(timeout=600)
+    assert after.returncode == 0, err.decode()
+    assert b'"facts": 1.0' in out
+    assert throwaway_databases() == [], "the stale one and its own are both gone"

@@ -61,13 +61,30 @@ def main() -> int:
 
 
 def run_management_command(arguments: list[str]) -> int:
+    """Ctrl-C and SIGTERM reach the command, which ends through its own clean-up; however it
+    ends (done, failed, interrupted, killed), the servers this started are stopped."""
     var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="ragsite.settings")
     stoppers: list = []
+    child: subprocess.Popen | None = None
+
+    def forward(signum, frame) -> None:
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+        elif child is None:
+            raise SystemExit(128 + signum)  # still starting the servers: stop them and leave
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         _embedded_services(env, var_dir, stoppers)
-        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *arguments], env=env).returncode
+        child = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *arguments], env=env)
+        return child.wait()
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
         for stop in reversed(stoppers):
             stop()
 

@@ -69,3 +69,49 @@ def test_a_database_left_by_a_killed_run_is_dropped_by_the_next_run_without_a_pr
     assert after.returncode == 0, err.decode()
     assert b'"facts": 1.0' in out
     assert throwaway_databases() == [], "the stale one and its own are both gone"
+
+
+def postgres_serving(pgdata) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the command", "SIGKILL to its child"])
+def test_manage_through_the_run_command_stops_its_servers_however_the_command_ends(tmp_path, how):
+    import redis as redis_client
+
+    var = tmp_path / "var"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        (docs / f"leave-{i}.md").write_text(DOCUMENT.replace("Leave", f"Leave {i}"))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "How many days of annual leave?", "facts": [["25 days"]]}\n')
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"))
+    command = [sys.executable, "-m", "ragsite.run", "manage", "evaluate_answers", str(questions),
+               "--documents", str(docs), "--json"]  # fmt: skip
+    run = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not postgres_serving(var / "pgdata") or not (var / "redis" / "redis.sock").exists():
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1)  # the command itself is starting
+    if how == "SIGTERM to the command":
+        run.send_signal(signal.SIGTERM)
+    else:
+        children = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+        manage = [int(pid) for pid in children if "manage.py" in open(f"/proc/{pid}/cmdline").read()]
+        assert manage, "the management command runs as a child"
+        os.kill(manage[0], signal.SIGKILL)
+    run.wait(300)
+    assert not postgres_serving(var / "pgdata"), "PostgreSQL was stopped"
+    with pytest.raises(redis_client.exceptions.ConnectionError):
+        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()

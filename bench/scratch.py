@@ -15,11 +15,13 @@ sys.path.insert(0, str(ROOT))
 @contextlib.contextmanager
 def scratch_django() -> Iterator[Path]:
     """Django set up against a fresh, migrated database that is deleted afterwards."""
-    from ragsite.embedded import start_postgres
+    from ragsite.embedded import sigterm_as_exit, start_postgres
 
     scratch = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
     postgres = start_postgres(scratch / "pgdata")
-    try:
+    with sigterm_as_exit(), contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        cleanup.callback(postgres.stop)
         postgres.ensure_database("bench")
         os.environ.update(
             DATABASE_URL=postgres.url("bench"),
@@ -35,6 +37,3 @@ def scratch_django() -> Iterator[Path]:
 
         call_command("migrate", verbosity=0)
         yield scratch
-    finally:
-        postgres.stop()
-        shutil.rmtree(scratch, ignore_errors=True)

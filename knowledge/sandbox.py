@@ -8,13 +8,13 @@ ends: normally, on an error, on Ctrl-C or on SIGTERM. One left by a run that was
 
 import contextlib
 import os
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import connection
+
+from ragsite.embedded import sigterm_as_exit
 
 
 @contextlib.contextmanager
@@ -25,7 +25,7 @@ def throwaway_knowledge_base(suffix: str = "eval") -> Iterator[None]:
     drop_stale_databases(prefix)
     connection.settings_dict.setdefault("TEST", {})["NAME"] = name
     saved_media = settings.MEDIA_ROOT
-    with tempfile.TemporaryDirectory(prefix="ragsite-eval-") as media, _sigterm_as_exit():
+    with tempfile.TemporaryDirectory(prefix="ragsite-eval-") as media, sigterm_as_exit():
         settings.MEDIA_ROOT = media
         try:
             connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
@@ -63,20 +63,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-@contextlib.contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """SIGTERM ends the run through `finally` blocks, as Ctrl-C does, instead of at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def leave(signum, frame) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, leave)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

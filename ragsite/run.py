@@ -17,7 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from ragsite.embedded import redis_is_serving, secret_key, start_postgres, start_redis
+from ragsite.embedded import (
+    redis_is_serving,
+    redis_orphaned,
+    secret_key,
+    sigterm_as_exit,
+    start_postgres,
+    start_redis,
+    stop_redis_at,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "ragsite"
@@ -31,7 +39,11 @@ def main() -> int:
     if sys.argv[1:2] == ["manage"]:
         return run_management_command(sys.argv[2:])
     args = parser.parse_args()
+    with sigterm_as_exit():  # while starting: through `finally`, which stops what started
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
     var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="ragsite.settings", WARM_UP_MODELS="1")
     stoppers = []
@@ -101,6 +113,8 @@ def _embedded_services(env: dict[str, str], var_dir: Path, stoppers: list) -> No
         socket_path = (var_dir / "redis" / "redis.sock").resolve()
         if redis_is_serving(socket_path):
             env["REDIS_URL"] = f"unix://{socket_path}"
+            if redis_orphaned(var_dir / "redis"):  # left by a run killed outright: ours to stop now
+                stoppers.append(lambda: stop_redis_at(socket_path))
         else:
             redis = start_redis(var_dir / "redis")
             stoppers.append(redis.stop)

@@ -115,3 +115,55 @@ def test_manage_through_the_run_command_stops_its_servers_however_the_command_en
     assert not postgres_serving(var / "pgdata"), "PostgreSQL was stopped"
     with pytest.raises(redis_client.exceptions.ConnectionError):
         redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+
+
+def test_servers_left_by_a_run_killed_outright_are_stopped_by_the_next_one(tmp_path):
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"))
+    manage = [sys.executable, "-m", "ragsite.run", "manage"]
+    hanging = subprocess.Popen([*manage, "shell", "-c", "import time; time.sleep(600)"], cwd=settings.BASE_DIR,
+                               env=env, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not postgres_serving(var / "pgdata") or not (var / "redis" / "owner.pid").exists():
+        assert hanging.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(hanging.pid, signal.SIGKILL)  # the run command and its child, no clean-up at all
+    hanging.wait(30)
+    assert postgres_serving(var / "pgdata"), "left running"
+    after = subprocess.run([*manage, "check"], cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert after.returncode == 0, after.stderr
+    assert not postgres_serving(var / "pgdata"), "the next run adopted the orphan and stopped it"
+    import redis as redis_client
+
+    with pytest.raises(redis_client.exceptions.ConnectionError):
+        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+
+
+def test_the_run_command_stops_everything_when_one_of_its_processes_dies(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"), PYTHONUNBUFFERED="1")
+    run = subprocess.Popen([sys.executable, "-m", "ragsite.run", "--no-demo", "--port", str(port)],
+                           cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    for line in run.stdout:
+        if line.startswith("Ready in"):
+            break
+    else:
+        pytest.fail("the run command did not get ready")
+    children = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    worker = [int(pid) for pid in children if "celery" in open(f"/proc/{pid}/cmdline").read()]
+    os.kill(worker[0], signal.SIGKILL)
+    assert run.wait(120) == 1
+    assert not postgres_serving(var / "pgdata")
+    import redis as redis_client
+
+    with pytest.raises(redis_client.exceptions.ConnectionError):
+        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()

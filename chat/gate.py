@@ -4,9 +4,9 @@ The model's words are held until a sentence is complete. A sentence that says so
 shown only when a passage it cites (or, without a marker, the given passage most like it)
 supports it (`chat.support.judge`), and a sentence stating a figure only when it cites a
 passage that answers the question: "5 days of paid leave" from the fertility rule is true
-there and wrong as the length of partner leave. One that fails is replaced by the documents' own sentence
-that answers from the passage it cited, quoted and cited, or dropped when that is already
-shown. Connecting words ("Here is what the handbook says:") pass. The failed text is never
+there and wrong as the length of partner leave. One that fails is replaced by the best
+answering sentence of the documents not shown yet, quoted and cited, or dropped when there is
+none left. Connecting words ("Here is what the handbook says:") pass. The failed text is never
 shown, stored or exported; only how many sentences were held back is kept.
 """
 

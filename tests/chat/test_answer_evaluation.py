@@ -128,3 +128,22 @@ def test_shipped_answer_set_meets_the_floor():
     cases = load_cases(Path(__file__).resolve().parents[2] / "demo" / "eval" / "handbook-answers.jsonl")
     assert len(cases) >= 40
     assert sum(not c.covered for c in cases) >= 10
+
+
+def test_facts_match_whole_words_with_quotes_and_dashes_normalised():
+    from chat.answer_evaluation import contains
+
+    assert not contains("You get 15 days [1].", ["5 days"]), "5 days is not inside 15 days"
+    assert contains("You get 5 days [1].", ["5 days"])
+    assert contains("The employee’s manager decides.", ["employee's manager"])
+    assert contains("Bands: 46,000–58,000 EUR.", ["46,000"]) and not contains("It costs 146,000 EUR.", ["46,000"])
+    assert not contains("It is 2.5 days.", ["2 days"]) and not contains("Pay 0.30 EUR.", ["0.3"])
+
+
+def test_wrong_figures_are_figures_no_cited_passage_states_counting_the_same_thing():
+    from chat.answer_evaluation import wrong_figures
+
+    cited = ["Full-time employees receive 25 days of paid annual leave."]
+    assert wrong_figures("You get 25 days [1].", cited) == []
+    assert wrong_figures("You get 20 days [1].", cited) == ["20"]
+    assert wrong_figures("You get 25 weeks [1].", cited) == ["25"]

@@ -238,9 +238,6 @@ async def _find_evidence(question: str, found: Found, encode, focus: str) -> lis
     return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode, focus)
 
 
-_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
-
-
 def relevant_enough(passage: Passage, question: str) -> bool:
     """Semantically close, or sharing an acronym with the question: embeddings blur TOIL or KIT.
 
@@ -248,7 +245,7 @@ def relevant_enough(passage: Passage, question: str) -> bool:
     """
     if passage.similarity >= settings.RETRIEVAL_MIN_SCORE:
         return True
-    acronyms = set(_ACRONYM.findall(question))
+    acronyms = set(extraction.ACRONYM.findall(question))
     return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
 
 

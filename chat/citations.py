@@ -1,8 +1,7 @@
 """Markers like [1], [2][3] or [1, 3] in an answer, mapped to the passages the model was given.
 
 A marker naming no given passage is removed from the text and counted, never shown.
-A model's sentence without a marker is attributed before it is shown (`chat.gate`), to the
-given passage most similar to it when that similarity clears ATTRIBUTION_THRESHOLD.
+A model's sentence without a marker is attributed before it is shown (`chat.gate`).
 """
 
 import re
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from knowledge.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-ATTRIBUTION_THRESHOLD = 0.5
 
 
 def passage_url(document_id: int, chunk_id: int | None) -> str:

@@ -33,6 +33,8 @@ EVIDENCE_MAX_SENTENCES = 2
 MIN_SENTENCE_CHARS = 12
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# TOIL, KIT, PIP: words embeddings blur, so sharing one with the question counts on its own.
+ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
 STOPWORDS = set(
     "a an the and or but for of to in on at by with from into onto over under about after before than then "
     "there their they them what when where which who whom why how all any each every some such only also very "
@@ -243,10 +245,13 @@ def find_evidence(
         return []
     wanted = answer_type(question)
     question_words = content_words(question)
-    everywhere = set().union(*(content_words(f"{p.heading_path} {p.text}") for p in passages))
+    headings = [content_words(p.heading_path) for p in passages]
+    said = [heading | content_words(p.text) for heading, p in zip(headings, passages, strict=True)]
+    everywhere = set().union(*said)
     unknown = len(question_words - everywhere) / len(question_words) if question_words else 0.0
-    acronyms = {a for a in _ACRONYM.findall(question) if sum(a in c.text for c in candidates) <= 2}
+    acronyms = {a for a in ACRONYM.findall(question) if sum(a in c.text for c in candidates) <= 2}
     counted = topic_words(question)
+    amounts = [a for f in figures.figures(question) if (a := _number(f.value)) is not None]
     focus_words = content_words(focus) - STOPWORDS
     texts = [c.text for c in candidates]
     vectors = encode([question, *[f"{_context(passages[c.marker - 1])}{c.text}" for c in candidates], *texts])
@@ -256,11 +261,11 @@ def find_evidence(
     for candidate, with_heading, by_itself in zip(candidates, in_context, alone, strict=True):
         if not answers_type(candidate.text, wanted):
             continue
+        if not counted <= said[candidate.marker - 1]:
+            continue  # "days of sabbatical leave" from a passage that never speaks of sabbaticals
         passage = passages[candidate.marker - 1]
         own = content_words(candidate.text)
-        heading = content_words(passage.heading_path)
-        if not counted <= content_words(f"{passage.heading_path} {passage.text}"):
-            continue  # "days of sabbatical leave" from a passage that never speaks of sabbaticals
+        heading = headings[candidate.marker - 1]
         overlap = (
             (len(question_words & own) + 0.5 * len((question_words - own) & heading)) / len(question_words)
             if question_words
@@ -269,7 +274,7 @@ def find_evidence(
         informative = min(1.0, len((own | heading) - question_words) / 4)
         defines = overlap >= 0.5 and acronyms and all(re.search(rf"\b{a}\b", candidate.text) for a in acronyms)
         score = (
-            _range_fit(question, candidate.text)
+            _range_fit(amounts, candidate.text)
             - (0.2 if _CROSS_REFERENCE.search(candidate.text) else 0.0)
             + 0.35 * float(with_heading)
             + 0.25 * float(by_itself)
@@ -308,11 +313,9 @@ _UPPER = re.compile(
 _LOWER = re.compile(r"\b(?:above|over|more\s+than|at\s+least|exceeding|from)\s+\S*?(\d[\d,.]*)", re.IGNORECASE)
 
 
-def _range_fit(question: str, sentence: str) -> float:
-    """A question that names an amount ("an expense of 1,500 EUR") is answered by the rule whose
-    range holds it ("between 500 and 2,000 EUR"), not by the one that starts above it."""
-    asked = [_number(f.value) for f in figures.figures(question)]
-    asked = [a for a in asked if a is not None]
+def _range_fit(asked: list[float], sentence: str) -> float:
+    """A question that names an amount (`asked`: "an expense of 1,500 EUR") is answered by the rule
+    whose range holds it ("between 500 and 2,000 EUR"), not by the one that starts above it."""
     if not asked:
         return 0.0
     bounds = []
@@ -346,9 +349,14 @@ def _same(a: str, b: str) -> bool:
 SHORT_SENTENCE_CHARS = 50
 
 
+def innermost_heading(passage: Passage) -> str:
+    """The heading right above the passage, which often names what it is about ("Compassionate leave")."""
+    return passage.heading_path.split(" > ")[-1].strip() if passage.heading_path else ""
+
+
 def _with_heading(passage: Passage, text: str) -> str:
     """A short sentence that does not name its subject ("For team chat.") is shown after its heading."""
-    heading = passage.heading_path.split(" > ")[-1].strip() if passage.heading_path else ""
+    heading = innermost_heading(passage)
     if not heading or len(text) >= SHORT_SENTENCE_CHARS or content_words(heading) <= content_words(text):
         return text
     if re.match(r"^[^:\n]{2,60}:\s", text):  # "Annual leave remaining: 2 days" names its subject
@@ -356,10 +364,6 @@ def _with_heading(passage: Passage, text: str) -> str:
     return f"{heading}: {text}"
 
 
-_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
-
-
 def _context(passage: Passage) -> str:
-    """The innermost heading, which often names what a sentence is about ("Compassionate leave")."""
-    heading = passage.heading_path.split(" > ")[-1] if passage.heading_path else ""
+    heading = innermost_heading(passage)
     return f"{heading}: " if heading else ""

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chat import figures
-from chat.citations import ATTRIBUTION_THRESHOLD, MARKER
+from chat.citations import MARKER
 from chat.extraction import Evidence
-from chat.support import judge, says_something
+from chat.support import flat, judge, says_something
 from knowledge.retrieval import Passage
 from knowledge.sentences import sentence_spans
 
+# A sentence without a marker is attributed to the given passage most similar to it, from this cosine.
+ATTRIBUTION_THRESHOLD = 0.5
 # A sentence ends at . ! or ? followed by space (markers after the stop stay with it), or at a blank line.
 _END = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s)|\n\s*\n")
 
@@ -142,8 +144,8 @@ async def gated(pieces: AsyncIterator[str], check: Callable[[str], Awaitable[str
 
 
 def _flat(text: str) -> str:
-    plain = MARKER.sub(" ", text).replace("“", "").replace("”", "")
-    return " ".join(plain.split()).rstrip(".!?: ").casefold()
+    """A shown sentence as compared with the quotes already shown: markers and the closing stop aside."""
+    return flat(MARKER.sub(" ", text)).rstrip(".!?: ")
 
 
 def _valid_markers(sentence: str, count: int) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from chat import figures
 from chat.citations import MARKER
-from chat.extraction import STOPWORDS, content_words
+from chat.extraction import STOPWORDS, content_words, innermost_heading
 from knowledge.retrieval import Passage
 from knowledge.sentences import sentence_spans
 
@@ -275,19 +275,19 @@ def _aligned_clauses(words: set[str], anchor: str) -> str:
 def _verbatim(sentence: str, cited: dict[int, Passage]) -> tuple[int, int, int] | None:
     """Where a cited passage (or its heading and text) holds the sentence word for word, from one
     sentence or clause boundary to another: a quote cut mid-clause can turn a rule around."""
-    wanted = _flat(sentence).rstrip(".!?:;")
+    wanted = flat(sentence).rstrip(".!?:;")
     if not wanted:
         return None
     whole = re.compile(rf"(?:^|(?<=[.!?:;] )){re.escape(wanted)}(?=[.!?:;]|$)")
     for marker, passage in cited.items():
-        heading = passage.heading_path.split(" > ")[-1] if passage.heading_path else ""
-        for text in (passage.text, f"{heading}: {passage.text}"):
-            if whole.search(_flat(text)):
+        for text in (passage.text, f"{innermost_heading(passage)}: {passage.text}"):
+            if whole.search(flat(text)):
                 return marker, 0, len(passage.text)
     return None
 
 
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
+    """Text compared as a quote: curly quotes, list bullets and spacing set aside, case folded."""
     text = text.replace("’", "'").replace("“", "").replace("”", "")
     return re.sub(r"\s+", " ", re.sub(r"(?m)^\s*[-*•]\s+", "", text)).strip().casefold()
 

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 
+import psutil
 from django.conf import settings
 from django.db import connection
 
@@ -43,7 +44,7 @@ def drop_stale_databases(prefix: str) -> list[str]:
     with connection.creation._nodb_cursor() as cursor:
         cursor.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [prefix])
         names = [row[0] for row in cursor.fetchall()]
-    stale = [n for n in names if n[len(prefix) :].isdigit() and not _alive(int(n[len(prefix) :]))]
+    stale = [n for n in names if n[len(prefix) :].isdigit() and not psutil.pid_exists(int(n[len(prefix) :]))]
     for name in stale:
         _drop(name)
     return stale
@@ -53,13 +54,3 @@ def _drop(name: str) -> None:
     """WITH (FORCE): a connection a killed run left open must not keep its database alive."""
     with connection.creation._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,19 +22,41 @@ def throwaway_databases() -> list[str]:
     return [row[0] for row in rows]
 
 
-@pytest.fixture
-def evaluation(tmp_path):
+def labelled_set(tmp_path) -> tuple[str, str]:
+    """A question file and twelve small documents: enough for a run to be caught mid-way."""
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(12):
         (docs / f"leave-{i}.md").write_text(DOCUMENT.replace("Leave", f"Leave {i}"))
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "How many days of annual leave?", "facts": [["25 days"]]}\n')
+    return str(questions), str(docs)
+
+
+def own_servers_env(tmp_path) -> tuple[dict[str, str], object]:
+    """The environment of a run that starts its own embedded servers under tmp_path/var."""
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"))
+    return env, var
+
+
+def assert_servers_stopped(var) -> None:
+    import redis as redis_client
+
+    assert not postgres_serving(var / "pgdata"), "PostgreSQL was stopped"
+    with pytest.raises(redis_client.exceptions.ConnectionError):
+        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+
+
+@pytest.fixture
+def evaluation(tmp_path):
+    questions, docs = labelled_set(tmp_path)
     env = dict(os.environ, DATABASE_URL=database_url_for("ragsite"), MEDIA_ROOT=str(tmp_path / "media"))
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "evaluate_answers", str(questions), "--documents", str(docs), "--json"],
+            [sys.executable, "manage.py", "evaluate_answers", questions, "--documents", docs, "--json"],
             cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
 
@@ -72,31 +94,20 @@ def test_a_database_left_by_a_killed_run_is_dropped_by_the_next_run_without_a_pr
 
 
 def postgres_serving(pgdata) -> bool:
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
-        return False
+    import psutil
+
     try:
-        os.kill(int(pid_file.read_text().split()[0]), 0)
-    except (ProcessLookupError, ValueError):
+        return psutil.pid_exists(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    except (FileNotFoundError, ValueError, IndexError):  # none, or being written
         return False
-    return True
 
 
 @pytest.mark.parametrize("how", ["SIGTERM to the command", "SIGKILL to its child"])
 def test_manage_through_the_run_command_stops_its_servers_however_the_command_ends(tmp_path, how):
-    import redis as redis_client
-
-    var = tmp_path / "var"
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for i in range(12):
-        (docs / f"leave-{i}.md").write_text(DOCUMENT.replace("Leave", f"Leave {i}"))
-    questions = tmp_path / "q.jsonl"
-    questions.write_text('{"question": "How many days of annual leave?", "facts": [["25 days"]]}\n')
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"))
-    command = [sys.executable, "-m", "ragsite.run", "manage", "evaluate_answers", str(questions),
-               "--documents", str(docs), "--json"]  # fmt: skip
+    questions, docs = labelled_set(tmp_path)
+    env, var = own_servers_env(tmp_path)
+    command = [sys.executable, "-m", "ragsite.run", "manage", "evaluate_answers", questions,
+               "--documents", docs, "--json"]  # fmt: skip
     run = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 600
@@ -112,15 +123,11 @@ def test_manage_through_the_run_command_stops_its_servers_however_the_command_en
         assert manage, "the management command runs as a child"
         os.kill(manage[0], signal.SIGKILL)
     run.wait(300)
-    assert not postgres_serving(var / "pgdata"), "PostgreSQL was stopped"
-    with pytest.raises(redis_client.exceptions.ConnectionError):
-        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+    assert_servers_stopped(var)
 
 
 def test_servers_left_by_a_run_killed_outright_are_stopped_by_the_next_one(tmp_path):
-    var = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"))
+    env, var = own_servers_env(tmp_path)
     manage = [sys.executable, "-m", "ragsite.run", "manage"]
     hanging = subprocess.Popen([*manage, "shell", "-c", "import time; time.sleep(600)"], cwd=settings.BASE_DIR,
                                env=env, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -134,11 +141,7 @@ def test_servers_left_by_a_run_killed_outright_are_stopped_by_the_next_one(tmp_p
     after = subprocess.run([*manage, "check"], cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert after.returncode == 0, after.stderr
-    assert not postgres_serving(var / "pgdata"), "the next run adopted the orphan and stopped it"
-    import redis as redis_client
-
-    with pytest.raises(redis_client.exceptions.ConnectionError):
-        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+    assert_servers_stopped(var)  # the next run adopted the orphans and stopped them
 
 
 def test_the_run_command_stops_everything_when_one_of_its_processes_dies(tmp_path):
@@ -147,9 +150,8 @@ def test_the_run_command_stops_everything_when_one_of_its_processes_dies(tmp_pat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    var = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(VAR_DIR=str(var), MEDIA_ROOT=str(tmp_path / "media"), PYTHONUNBUFFERED="1")
+    env, var = own_servers_env(tmp_path)
+    env["PYTHONUNBUFFERED"] = "1"
     run = subprocess.Popen([sys.executable, "-m", "ragsite.run", "--no-demo", "--port", str(port)],
                            cwd=settings.BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
@@ -162,8 +164,4 @@ def test_the_run_command_stops_everything_when_one_of_its_processes_dies(tmp_pat
     worker = [int(pid) for pid in children if "celery" in open(f"/proc/{pid}/cmdline").read()]
     os.kill(worker[0], signal.SIGKILL)
     assert run.wait(120) == 1
-    assert not postgres_serving(var / "pgdata")
-    import redis as redis_client
-
-    with pytest.raises(redis_client.exceptions.ConnectionError):
-        redis_client.Redis(unix_socket_path=str(var / "redis" / "redis.sock")).ping()
+    assert_servers_stopped(var)

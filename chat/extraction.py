@@ -350,13 +350,15 @@ SHORT_SENTENCE_CHARS = 50
 
 
 def innermost_heading(passage: Passage) -> str:
-    """The heading right above the passage, which often names what it is about ("Compassionate leave")."""
-    return passage.heading_path.split(" > ")[-1].strip() if passage.heading_path else ""
+    """The heading right above the passage, which often names what it is about ("Compassionate leave").
+
+    As stored, spacing included: the sentences' embeddings are calibrated with it."""
+    return passage.heading_path.split(" > ")[-1] if passage.heading_path else ""
 
 
 def _with_heading(passage: Passage, text: str) -> str:
     """A short sentence that does not name its subject ("For team chat.") is shown after its heading."""
-    heading = innermost_heading(passage)
+    heading = innermost_heading(passage).strip()
     if not heading or len(text) >= SHORT_SENTENCE_CHARS or content_words(heading) <= content_words(text):
         return text
     if re.match(r"^[^:\n]{2,60}:\s", text):  # "Annual leave remaining: 2 days" names its subject

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from chat.history import conversation_for_user
 from chat.models import Citation, Message
+from ragsite.storable import unstorable_reason
 
 MAX_TITLE = 200
 MAX_COMMENT = 2000
@@ -20,6 +21,8 @@ def conversation_rename(*, user, conversation_id: int, title: str) -> None:
         raise InvalidChange("The title is empty.")
     if len(title) > MAX_TITLE:
         raise InvalidChange(f"Titles have at most {MAX_TITLE} characters.")
+    if reason := unstorable_reason(title):
+        raise InvalidChange(reason)
     conversation = conversation_for_user(user, conversation_id)
     conversation.title = title
     conversation.save(update_fields=["title", "updated_at"])
@@ -34,6 +37,8 @@ def message_feedback(*, user, message_id: int, rating: str, comment: str = "") -
         raise InvalidChange("Rate with 'up' or 'down'.")
     if len(comment) > MAX_COMMENT:
         raise InvalidChange(f"Comments have at most {MAX_COMMENT} characters.")
+    if reason := unstorable_reason(comment):
+        raise InvalidChange(reason)
     updated = Message.objects.filter(pk=message_id, conversation__user=user).update(
         feedback=rating, feedback_comment=comment.strip(), feedback_at=timezone.now()
     )

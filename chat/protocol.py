@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ragsite.storable import unstorable_reason
+
 
 class ProtocolError(Exception):
     """The frame cannot be used; the message is sent back in an `error` event."""
@@ -46,6 +48,8 @@ def parse_frame(raw: str | None, *, max_chars: int) -> Question | Stop:
         raise ProtocolError("The question is empty.")
     if len(text) > max_chars:
         raise ProtocolError(f"The question is too long; use at most {max_chars} characters.")
+    if reason := unstorable_reason(text):
+        raise ProtocolError(reason)
     conversation_id = frame.get("conversation_id")
     if conversation_id is not None and (isinstance(conversation_id, bool) or not isinstance(conversation_id, int)):
         raise ProtocolError("'conversation_id' must be a number or null.")

@@ -11,6 +11,7 @@ from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import search
 from knowledge.tokens import user_for_token
+from ragsite.storable import unstorable_reason
 
 MAX_RESULTS = 100
 
@@ -25,6 +26,8 @@ def _parse(request: HttpRequest) -> tuple[str, int]:
         raise BadSearch("Give a query in the 'q' parameter.")
     if len(query) > settings.CHAT_MAX_QUESTION_CHARS:
         raise BadSearch(f"The query is too long; use at most {settings.CHAT_MAX_QUESTION_CHARS} characters.")
+    if reason := unstorable_reason(query):
+        raise BadSearch(reason)
     try:
         k = int(request.GET.get("k", "10"))
     except ValueError:

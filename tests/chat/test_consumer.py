@@ -111,6 +111,8 @@ async def test_malformed_frames_get_error_frames_and_the_socket_keeps_working(pe
         "{not json",
         json.dumps({"type": "question", "text": ""}),
         json.dumps({"type": "question", "text": "x" * 5000}),
+        json.dumps({"type": "question", "text": "annual\x00leave"}),  # PostgreSQL refuses NUL in text
+        '{"type": "question", "text": "leave \\ud800"}',  # a lone surrogate has no UTF-8 form
     ]:
         await communicator.send_to(text_data=bad)
         event = json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))

@@ -100,6 +100,8 @@ def test_owner_can_rename_and_delete_a_conversation_others_get_404(client, peopl
     assert answered.title == "Pay questions"
     response = client.post(reverse("chat:rename", args=[answered.pk]), {"title": "   "}, follow=True)
     assert "The title is empty." in response.content.decode()
+    response = client.post(reverse("chat:rename", args=[answered.pk]), {"title": "Pay\x00"}, follow=True)
+    assert "NUL character" in response.content.decode()
     assert client.get(reverse("chat:rename", args=[answered.pk])).status_code == 405
     client.post(reverse("chat:delete", args=[answered.pk]))
     assert not Conversation.objects.filter(pk=answered.pk).exists()
@@ -114,6 +116,8 @@ def test_feedback_is_stored_for_the_askers_own_messages_only(client, people, ans
     client.force_login(people.alice)
     assert client.post(url, {"rating": "sideways"}).status_code == 400
     assert client.post(url, {"rating": "down", "comment": "x" * 2001}).status_code == 400
+    nul = client.post(url, {"rating": "down", "comment": "bad\x00"})
+    assert nul.status_code == 400 and "NUL" in nul.json()["error"]
     assert client.post(url, {"rating": "down", "comment": " Wrong band "}).json() == {"ok": True}
     message.refresh_from_db()
     assert (message.feedback, message.feedback_comment) == ("down", "Wrong band") and message.feedback_at

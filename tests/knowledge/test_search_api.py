@@ -51,6 +51,7 @@ def test_bearer_token_authenticates_as_its_user_only(client, people, corpus):
         ({"q": "leave", "k": "ten"}, "whole number"),
         ({"q": "leave", "k": "0"}, "at least 1"),
         ({"q": "x" * 5000}, "too long"),
+        ({"q": "annual\x00leave"}, "NUL character"),
     ],
 )
 def test_bad_queries_get_400_with_a_sentence(client, people, params, message):
@@ -80,6 +81,8 @@ def test_search_page_shows_passages_for_the_user_only(client, people, corpus):
     page = client.get(reverse("search"), {"q": "salary band C3"}).content.decode()
     assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "found by" in page
     assert client.get(reverse("search"), {"q": "x", "k": "bad"}).content.decode().count("whole number") == 1
+    nul = client.get(reverse("search"), {"q": "leave\x00"})
+    assert nul.status_code == 200 and "NUL character" in nul.content.decode()
 
 
 def test_create_api_token_command(people):

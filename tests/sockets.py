@@ -16,7 +16,7 @@ def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[byt
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    return [(b"cookie", cookie), (b"origin", origin)]
+    return [(b"cookie", cookie), (b"origin", origin), (b"host", b"localhost")]
 
 
 async def connect(user, origin: bytes = b"http://localhost") -> WebsocketCommunicator:

@@ -20,13 +20,44 @@ async def test_anonymous_connection_is_refused():
     assert not connected
 
 
-async def test_cross_origin_connection_is_refused(people):
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://evil.example",
+        b"http://localhost:9999",  # another program on the same machine
+        b"https://localhost",  # another scheme is another origin
+        b"http://localhost.evil.example",
+        b"null",
+        b"",
+    ],
+)
+async def test_cross_origin_connection_is_refused(people, origin):
     from asgiref.sync import sync_to_async
 
-    headers = await sync_to_async(session_headers)(people.bob, b"http://evil.example")
+    headers = await sync_to_async(session_headers)(people.bob, origin)
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def test_origin_must_match_the_host_the_socket_was_opened_on_or_be_trusted(people, settings):
+    from asgiref.sync import sync_to_async
+
+    async def opens(origin: bytes, host: bytes) -> bool:
+        headers = await sync_to_async(session_headers)(people.bob, origin)
+        headers = [h for h in headers if h[0] != b"host"] + [(b"host", host)]
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+        connected, _ = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    assert await opens(b"http://localhost:8000", b"localhost:8000")
+    assert await opens(b"http://localhost:80", b"localhost"), "a default port is the same origin"
+    assert not await opens(b"http://localhost:8000", b"localhost:8001")
+    assert not await opens(b"http://evil.example", b"evil.example"), "the host must be an allowed one"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://chat.example.com"]
+    assert await opens(b"https://chat.example.com", b"127.0.0.1:8000"), "a trusted origin behind a proxy"
+    assert not await opens(b"http://chat.example.com", b"127.0.0.1:8000")
 
 
 async def test_question_streams_tokens_then_citations_of_real_chunks(people, ingest, llm_settings):

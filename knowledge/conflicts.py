@@ -12,6 +12,10 @@ policies agree: no pair passes both. A paraphrase with few shared words is misse
 Candidates are limited to passages whose stored vectors are close, so a document is
 compared with the few passages that could contradict it, not with the whole corpus.
 Found after ingestion; answers look them up by chunk id, one indexed query per question.
+
+Personal records never take part: two people's balances differ by nature, and a conflict
+names both sides' sentences, so one person's record would surface beside another's (and a
+look-alike public document could be used to probe a record's figures).
 """
 
 import itertools
@@ -20,11 +24,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from pgvector.django import CosineDistance
 
 from knowledge import embedding
+from knowledge.access import RECORDS_PREFIX
 from knowledge.models import Chunk, Conflict, Document
 from knowledge.sentences import sentences
 from knowledge.versions import chain_ids, in_force, period_of
@@ -135,15 +139,12 @@ def conflicts_detect(*, document_id: int) -> int:
 
     Dismissed conflicts stay dismissed while both sentences read the same.
     """
-    document = Document.objects.filter(pk=document_id, status=Document.Status.READY).first()
+    candidates = Document.objects.filter(status=Document.Status.READY).exclude(source_path__startswith=RECORDS_PREFIX)
+    document = candidates.filter(pk=document_id).first()
     if document is None:
         Conflict.objects.filter(Q(document_id=document_id) | Q(other_document_id=document_id)).delete()
         return 0
-    others = (
-        in_force(Document.objects.filter(status=Document.Status.READY), period_of(document))
-        .exclude(pk__in=chain_ids(document))
-        .values_list("pk", flat=True)
-    )
+    others = in_force(candidates, period_of(document)).exclude(pk__in=chain_ids(document)).values_list("pk", flat=True)
     found = _find(document, list(others))
     texts = list(dict.fromkeys(sentence for pair in found for sentence in (pair[1], pair[3])))
     vectors = dict(zip(texts, embedding.encode(texts), strict=True))
@@ -214,13 +215,18 @@ class Disagreement:
     other_sentence: str
 
 
-def open_conflicts_exist() -> RawSQL:
-    """For annotating documents: whether one has an open conflict, on either side (SQL: see versions.py)."""
-    return RawSQL(
-        "EXISTS (SELECT 1 FROM knowledge_conflict k WHERE k.dismissed_at IS NULL "
-        "AND (k.document_id = knowledge_document.id OR k.other_document_id = knowledge_document.id))",
-        (),
-        output_field=BooleanField(),
+def open_conflicts_among(documents: QuerySet[Document]) -> Exists:
+    """For annotating `documents`: whether one has an open conflict with another of them.
+
+    A conflict with a document outside `documents` (one the asker may not read) does not count:
+    its flag would tell that such a document exists and disagrees.
+    """
+    among = documents.values("pk")
+    return Exists(
+        Conflict.objects.filter(dismissed_at=None).filter(
+            Q(document_id=OuterRef("pk"), other_document_id__in=among)
+            | Q(other_document_id=OuterRef("pk"), document_id__in=among)
+        )
     )
 
 

@@ -22,7 +22,7 @@ class Scope:
     document_ids: list[int]
     chunk_count: int
     notes: dict[int, VersionNote] = field(default_factory=dict)  # how each version stands today
-    conflicted: frozenset[int] = frozenset()  # documents with open conflicts
+    conflicted: frozenset[int] = frozenset()  # documents with open conflicts with another in the scope
 
     def chunks(self) -> QuerySet[Chunk]:
         condition = RawSQL("knowledge_chunk.document_id = ANY(%s)", (self.document_ids,), output_field=BooleanField())
@@ -34,7 +34,7 @@ def scope_of(allowed: QuerySet[Document], *, today: date | None = None) -> Scope
     today = today or timezone.localdate()
     rows = list(
         versions.with_standing(allowed)
-        .annotate(in_conflict=conflicts.open_conflicts_exist())
+        .annotate(in_conflict=conflicts.open_conflicts_among(allowed))
         .values("pk", "chunks_total", "in_conflict", *versions.STANDING_FIELDS)
     )
     return Scope(

@@ -125,3 +125,42 @@ def test_admin_lists_conflicts_between_documents_the_staff_member_may_read(clien
     assert response.status_code == 302
     conflict.refresh_from_db()
     assert conflict.dismissed_at is not None and conflict.dismissed_by == staff
+
+
+BALANCES = (
+    "username,as_of,annual_leave_entitlement,annual_leave_taken,annual_leave_remaining\n"
+    "alice,2026-11-01,25 days,12 days,13 days\n"
+    "bob,2026-11-01,27 days,25 days,2 days\n"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_personal_records_never_take_part_in_conflicts(people, ingest, django_capture_on_commit_callbacks):
+    from knowledge.records import records_import
+
+    with django_capture_on_commit_callbacks(execute=True):
+        records_import(BALANCES.encode(), kind="Leave balance")
+    # A public look-alike of alice's record, as someone probing her figures would write it.
+    probe = ingest(
+        "probe.md",
+        "# Leave balance: alice\n\n## Leave balance\n\nAnnual leave remaining: 9 days. Annual leave taken: 16 days.",
+    )
+    records = Document.objects.filter(source_path__startswith="records/")
+    assert records.count() == 2 and all(r.status == Document.Status.READY for r in records)
+    for record in records:
+        assert conflicts_detect(document_id=record.pk) == 0
+    assert conflicts_detect(document_id=probe.pk) == 0
+    assert not Conflict.objects.exists()
+
+
+def test_a_conflict_flag_counts_only_counterparts_the_asker_may_read(ingest, people):
+    from knowledge import retrieval
+
+    leave = ingest("leave.md", LEAVE)
+    ingest("berlin.md", BERLIN, groups=[people.managers])
+    assert Conflict.objects.count() == 1
+    question = "How many days of paid annual leave do full-time employees receive?"
+    bob_sees = {p.document_id: p for p in retrieval.search(people.bob, question, k=5)}
+    alice_sees = {p.document_id: p for p in retrieval.search(people.alice, question, k=5)}
+    assert leave.pk in bob_sees and not bob_sees[leave.pk].in_conflict, "bob may not read the Berlin document"
+    assert alice_sees[leave.pk].in_conflict

@@ -21,6 +21,8 @@ from knowledge.parsing import SUPPORTED_DESCRIPTION
 
 
 class DocumentForm(forms.ModelForm):
+    uploader = None  # set per request by DocumentAdmin.get_form; None reads nothing
+
     class Meta:
         model = Document
         fields = ["title", "file", "visibility", "groups", "readers", "supersedes", "effective_from", "effective_until"]
@@ -40,7 +42,7 @@ class DocumentForm(forms.ModelForm):
         if upload and "file" in self.changed_data:
             data = upload.read()
             upload.seek(0)
-            twin = find_identical(data, exclude_id=self.instance.pk)
+            twin = find_identical(data, among=readable_documents(self.uploader), exclude_id=self.instance.pk)
             if twin is not None:
                 raise forms.ValidationError(f"This file is identical to the document “{twin.title}”; edit that one.")
         return upload
@@ -99,6 +101,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
+        form.uploader = request.user
         older = form.base_fields["supersedes"]
         older.queryset = readable_documents(request.user).exclude(pk=getattr(obj, "pk", None))
         detected = obj and obj.detected_effective_from

@@ -7,6 +7,7 @@ from pathlib import PurePath
 from django.contrib.auth.models import Group
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import QuerySet
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from knowledge.models import Document
@@ -84,9 +85,13 @@ def content_checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def find_identical(data: bytes, *, exclude_id: int | None = None) -> Document | None:
-    """Another document whose last ingested file had exactly these bytes."""
-    return Document.objects.filter(checksum=content_checksum(data)).exclude(pk=exclude_id).first()
+def find_identical(data: bytes, *, among: QuerySet[Document], exclude_id: int | None = None) -> Document | None:
+    """Another document of `among` whose last ingested file had exactly these bytes.
+
+    `among` is what the uploader may read: naming, or even hinting at, an identical document
+    they may not read would let them test guesses of its content (a record's figures) byte for byte.
+    """
+    return among.filter(checksum=content_checksum(data)).exclude(pk=exclude_id).first()
 
 
 def document_create(

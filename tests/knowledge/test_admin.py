@@ -54,6 +54,31 @@ def test_identical_file_is_refused_as_a_new_document(admin_client, ingest):
     assert Document.objects.count() == 1
 
 
+def test_a_duplicate_the_uploader_may_not_read_is_neither_named_nor_hinted(
+    client, ingest, people, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Permission
+
+    secret = b"# Managers' guide\n\nBand C3 pays 46,000 to 58,000 EUR."
+    ingest("managers.md", secret, groups=[people.managers], title="Managers' Guide")
+    staff = User.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_document", "view_document"]))
+    client.force_login(staff)
+
+    def attempt(data: bytes, name: str):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client, name, data)
+        return response.status_code, response.content.decode()
+
+    guessed = attempt(secret, "guess.md")
+    fresh = attempt(b"# Something new\n\nNothing like it exists.", "fresh.md")
+    assert guessed[0] == fresh[0] == 302, "an unreadable identical document changes nothing the uploader sees"
+    assert "identical" not in guessed[1] and "Managers" not in guessed[1]
+    listing = client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert "Managers&#x27; Guide" not in listing and "Managers' Guide" not in listing
+    assert Document.objects.filter(checksum=Document.objects.get(title="Guess").checksum).count() == 2
+
+
 def test_group_visibility_needs_a_group(admin_client):
     response = upload(admin_client, "pay.md", b"# Pay", visibility="groups")
     assert "Choose at least one group" in response.content.decode()

@@ -280,3 +280,14 @@ def test_a_document_the_database_refuses_fails_alone_and_its_group_is_stored(db)
     bad.refresh_from_db()
     assert bad.status == Document.Status.FAILED and "internal error (ProgrammingError)" in bad.error
     assert not bad.chunks.exists()
+
+
+def test_uploaded_files_are_readable_by_the_service_only(db, settings, tmp_path):
+    import stat
+    from pathlib import Path
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    document = _upload("leave.md", HANDBOOK)
+    path = Path(document.file.path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -1,16 +1,20 @@
 import asyncio
 import json
 import logging
+import uuid
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
-from chat import protocol
+from chat import protocol, socket_guard
 from chat.answering import answer_events, warm_up
 from chat.generation import get_backend
 from chat.protocol import ProtocolError, Question, Stop
-from chat.ratelimit import frame_allowed
+from ragsite.limits import allowed
 
 logger = logging.getLogger(__name__)
 
@@ -19,29 +23,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """Thin edge: parse a frame, run one answer in a task, forward its events.
 
     The answer runs in its own task because Channels handles one frame at a time; a
-    "stop" frame or a disconnect cancels it. It does not join the channel layer: nothing is
-    sent to it from elsewhere, and an answer then needs no Redis.
+    "stop" frame or a disconnect cancels it. The socket speaks for its session only while
+    that session is valid (chat.socket_guard): it checks before every question, on a timer,
+    and when told to through the channel layer. It reads the layer in its own task rather
+    than through Channels' dispatch, so a Redis outage cannot end the socket or an answer.
     """
 
     channel_layer_alias = None
+    LOGGED_OUT = 4401
+    TOO_MANY = 4429
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.answer_task: asyncio.Task | None = None
+        self.guards: list[asyncio.Task] = []
         self.closed = False
-        if self.user is None or not self.user.is_authenticated:
-            await self.close(code=4401)
+        self.slot = uuid.uuid4().hex
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        if self.user is None or not self.user.is_authenticated or not self.session_key:
+            await self.close(code=self.LOGGED_OUT)
             return
-        await self.accept()
+        await self.accept()  # accepted first, so that a refusal can say why in words
+        if not await socket_guard.slot_take(self.user.pk, self.slot):
+            limit = settings.CHAT_SOCKETS_PER_USER
+            await self.send_event(
+                protocol.error_event(f"You have {limit} chat windows open already; close one and reload this page.")
+            )
+            self.slot = None
+            await self.close(code=self.TOO_MANY)
+            return
+        self.guards = [asyncio.create_task(self.listen()), asyncio.create_task(self.recheck_often())]
         asyncio.get_running_loop().run_in_executor(None, warm_up, get_backend())
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
-        if getattr(self, "answer_task", None) is not None:
-            self.answer_task.cancel()
+        for task in [getattr(self, "answer_task", None), *getattr(self, "guards", [])]:
+            if task is not None:
+                task.cancel()
+        if getattr(self, "slot", None):
+            await socket_guard.slot_give_back(self.user.pk, self.slot)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not await frame_allowed(self.user.pk):
+        if not await allowed("chat-frames", str(self.user.pk), settings.CHAT_FRAMES_PER_MINUTE):
             await self.send_event(protocol.error_event("You are sending messages too fast; wait a minute."))
             return
         try:
@@ -56,7 +79,75 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.answer_task is not None and not self.answer_task.done():
             await self.send_event(protocol.error_event("An answer is still being written; stop it or wait."))
             return
+        try:
+            if not await self.still_logged_in():
+                return
+        except DatabaseError:
+            await self.send_event(protocol.error_event("The database is unavailable; ask again in a moment."))
+            return
         self.answer_task = asyncio.create_task(self.answer(frame))
+
+    async def still_logged_in(self) -> bool:
+        """Reads the session and the user again; ends the socket, saying why, when either is gone."""
+        user = await database_sync_to_async(socket_guard.session_user)(self.session_key)
+        if user is not None and user.pk == self.user.pk:
+            self.user = user  # current rights: a demoted superuser is no longer one
+            return True
+        await self.end_session()
+        return False
+
+    async def end_session(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.answer_task is not None:
+            self.answer_task.cancel()
+        await self.send_event(protocol.error_event("Your session has ended; log in again to keep asking."))
+        await self.close(code=self.LOGGED_OUT)
+
+    async def recheck_often(self) -> None:
+        """Catches what no announcement reports: a session that expired, or rows changed by SQL."""
+        while True:
+            await asyncio.sleep(socket_guard.RECHECK_S)
+            await socket_guard.slot_keep(self.user.pk, self.slot)
+            try:
+                if not await self.still_logged_in():
+                    return
+            except DatabaseError:
+                logger.warning("Socket session not rechecked: the database is unavailable")
+
+    async def listen(self) -> None:
+        """Joins this user's and this session's groups, and checks at once when told to."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        channel = await layer.new_channel()
+        groups = [socket_guard.user_group(self.user.pk), socket_guard.session_group(self.session_key)]
+        joined = False
+        try:
+            while True:
+                try:
+                    if not joined:
+                        for group in groups:
+                            await layer.group_add(group, channel)
+                        joined = True
+                    message = await layer.receive(channel)
+                except (RedisError, OSError):
+                    joined = False
+                    await asyncio.sleep(socket_guard.RECHECK_S / 4)
+                    continue
+                if message.get("type") == socket_guard.END:
+                    await self.end_session()
+                    return
+                if message.get("type") == socket_guard.CHECK and not await self.still_logged_in():
+                    return
+        finally:
+            if joined:
+                for group in groups:
+                    try:
+                        await asyncio.shield(layer.group_discard(group, channel))
+                    except (RedisError, OSError, asyncio.CancelledError):
+                        pass
 
     async def answer(self, question: Question) -> None:
         try:

@@ -10,7 +10,9 @@ from django.views.decorators.http import require_GET
 from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import search
-from knowledge.tokens import user_for_token
+from knowledge.tokens import TokensLocked, user_for_request_token
+from ragsite.limits import wait_needed
+from ragsite.lockout import lockout_response
 from ragsite.storable import unstorable_reason
 
 MAX_RESULTS = 100
@@ -40,19 +42,30 @@ def _parse(request: HttpRequest) -> tuple[str, int]:
 def _api_user(request: HttpRequest):
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return user_for_token(header.removeprefix("Bearer ").strip())
+        return user_for_request_token(request, header.removeprefix("Bearer ").strip())
     return request.user if request.user.is_authenticated else None
 
 
+def _too_many(user) -> int:
+    """Seconds to wait when `user` has searched too often this minute (page and API together), else 0."""
+    return wait_needed("search", str(user.pk), settings.SEARCH_REQUESTS_PER_MINUTE)
+
+
 @require_GET
-def api_search(request: HttpRequest) -> JsonResponse:
-    user = _api_user(request)
+def api_search(request: HttpRequest) -> HttpResponse:
+    try:
+        user = _api_user(request)
+    except TokensLocked:
+        return lockout_response(request)
     if user is None:
         return JsonResponse({"error": "Log in or send 'Authorization: Bearer <token>'."}, status=401)
     try:
         query, k = _parse(request)
     except BadSearch as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    if wait := _too_many(user):
+        message = f"Too many searches; wait {wait} seconds."
+        return JsonResponse({"error": message}, status=429, headers={"Retry-After": str(wait)})
     passages = search(user, query, k=k)
     return JsonResponse({"query": query, "k": k, "results": [asdict(p) for p in passages]})
 
@@ -60,13 +73,17 @@ def api_search(request: HttpRequest) -> JsonResponse:
 @login_required
 def search_page(request: HttpRequest) -> HttpResponse:
     context = {"query": request.GET.get("q", ""), "results": [], "error": ""}
+    status = 200
     if context["query"]:
         try:
             query, k = _parse(request)
+            if wait := _too_many(request.user):
+                status = 429
+                raise BadSearch(f"Too many searches in a minute; wait {wait} seconds and search again.")
             context["results"] = search(request.user, query, k=k)
         except BadSearch as exc:
             context["error"] = str(exc)
-    return render(request, "knowledge/search.html", context)
+    return render(request, "knowledge/search.html", context, status=status)
 
 
 @login_required

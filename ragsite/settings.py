@@ -5,6 +5,7 @@ PostgreSQL and Redis and passes their URLs in; a deployment passes its own.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "channels",
+    "axes",
     "knowledge",
     "chat",
 ]
@@ -61,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the page saying so
 ]
 
 ROOT_URLCONF = "ragsite.urls"
@@ -117,6 +120,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes), for the login page, the admin's and API tokens (knowledge.tokens):
+# after LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address, that pair waits
+# LOGIN_COOLOFF_MINUTES. By the pair, so that nobody elsewhere can lock a colleague out. An
+# administrator unlocks early under Axes > Access attempts, or `manage.py axes_reset_username NAME`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "ragsite.lockout.lockout_response"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
@@ -201,6 +215,8 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 200)
 LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 8192)  # the server's context window; the embedded model has 4096
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
+CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)  # open chat windows per person, all processes
+SEARCH_REQUESTS_PER_MINUTE = env_int("SEARCH_REQUESTS_PER_MINUTE", 30)  # search page and API, per user and token
 # Members of this group read every imported personal record and the audit log (if also staff).
 HR_GROUP = os.environ.get("HR_GROUP", "hr")
 

@@ -12,17 +12,21 @@ from ragsite.asgi import application
 EVENT_WAIT_S = 120
 
 
-def session_headers(user, origin: bytes = b"http://localhost") -> list[tuple[bytes, bytes]]:
-    client = Client()
-    client.force_login(user)
+def session_headers(
+    user, origin: bytes = b"http://localhost", client: Client | None = None
+) -> list[tuple[bytes, bytes]]:
+    """A new session for `user`, or the session `client` is logged in with."""
+    if client is None:
+        client = Client()
+        client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     return [(b"cookie", cookie), (b"origin", origin), (b"host", b"localhost")]
 
 
-async def connect(user, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+async def connect(user, origin: bytes = b"http://localhost", client: Client | None = None) -> WebsocketCommunicator:
     from asgiref.sync import sync_to_async
 
-    headers = await sync_to_async(session_headers)(user, origin)
+    headers = await sync_to_async(session_headers)(user, origin, client)
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected

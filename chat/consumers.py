@@ -60,8 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for task in [getattr(self, "answer_task", None), *getattr(self, "guards", [])]:
             if task is not None:
                 task.cancel()
-        if getattr(self, "slot", None):
-            await socket_guard.slot_give_back(self.user.pk, self.slot)
+        await self.give_back_slot()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not await allowed("chat-frames", str(self.user.pk), settings.CHAT_FRAMES_PER_MINUTE):
@@ -104,12 +103,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.answer_task.cancel()
         await self.send_event(protocol.error_event("Your session has ended; log in again to keep asking."))
         await self.close(code=self.LOGGED_OUT)
+        await self.give_back_slot()
+
+    async def give_back_slot(self) -> None:
+        slot, self.slot = getattr(self, "slot", None), None
+        if slot:
+            await socket_guard.slot_give_back(self.user.pk, slot)
 
     async def recheck_often(self) -> None:
-        """Catches what no announcement reports: a session that expired, or rows changed by SQL."""
+        """Catches what no announcement reports (a session that expired, rows changed by SQL); keeps the slot."""
+        every = float(settings.CHAT_SESSION_RECHECK_S)
+        tick = min(every, socket_guard.SLOT_TTL_S / 3)
+        waited = 0.0
         while True:
-            await asyncio.sleep(socket_guard.RECHECK_S)
+            await asyncio.sleep(tick)
+            if self.closed:
+                return
+            waited += tick
             await socket_guard.slot_keep(self.user.pk, self.slot)
+            if waited < every:
+                continue
+            waited = 0.0
             try:
                 if not await self.still_logged_in():
                     return
@@ -132,9 +146,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                             await layer.group_add(group, channel)
                         joined = True
                     message = await layer.receive(channel)
-                except (RedisError, OSError):
+                except Exception:  # Redis away or the layer broken: the checks per question and timer still hold
+                    logger.warning("Socket not listening for session changes; retrying", exc_info=True)
                     joined = False
-                    await asyncio.sleep(socket_guard.RECHECK_S / 4)
+                    await asyncio.sleep(socket_guard.SLOT_TTL_S / 12)
                     continue
                 if message.get("type") == socket_guard.END:
                     await self.end_session()

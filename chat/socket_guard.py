@@ -5,7 +5,7 @@ handshake goes stale: after a logout, a deactivation, a password change or the s
 expiry the socket would keep answering with the rights it had. Three things keep it honest:
 
 - `session_user` reads the session and the user again (every question, and every
-  RECHECK_S while the socket is open), as Django's own middleware would on a new request;
+  CHAT_SESSION_RECHECK_S while the socket is open), as Django's own middleware would on a new request;
 - logout and changes to a user tell that user's sockets on every web process through the
   channel layer (`announce_*`), and they check at once;
 - a per-user cap on open sockets, shared through Redis (`slot_take`), so one account cannot
@@ -32,8 +32,7 @@ from ragsite.limits import async_client
 
 logger = logging.getLogger(__name__)
 
-RECHECK_S = 60
-SLOT_TTL_S = 3 * RECHECK_S  # a slot a dead process never gave back frees itself
+SLOT_TTL_S = 180  # a slot a dead process never gave back frees itself (kept fresh every recheck)
 # Atomic across processes: drop expired slots, refuse past the cap, else take one.
 _TAKE_SLOT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])

@@ -215,6 +215,7 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 200)
 LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 8192)  # the server's context window; the embedded model has 4096
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
+CHAT_SESSION_RECHECK_S = float(os.environ.get("CHAT_SESSION_RECHECK_S", "60"))  # open sockets reread their session
 CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)  # open chat windows per person, all processes
 SEARCH_REQUESTS_PER_MINUTE = env_int("SEARCH_REQUESTS_PER_MINUTE", 30)  # search page and API, per user and token
 # Members of this group read every imported personal record and the audit log (if also staff).
@@ -225,5 +226,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}},
+    # axes logs every login at INFO; failures and lockouts are WARNING
+    "loggers": {"httpx": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

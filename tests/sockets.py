@@ -43,3 +43,11 @@ async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
         events.append(event)
         if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
             return events
+
+
+async def ended(communicator) -> tuple[str, int]:
+    """The socket's last words and its close code, when the server ends it; fails if it stays open."""
+    said = await communicator.receive_output(timeout=EVENT_WAIT_S)
+    closed = await communicator.receive_output(timeout=EVENT_WAIT_S)
+    assert said["type"] == "websocket.send" and closed["type"] == "websocket.close", (said, closed)
+    return json.loads(said["text"])["message"], closed["code"]

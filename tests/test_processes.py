@@ -104,6 +104,32 @@ def test_a_conversation_continues_on_whichever_process_the_socket_lands_on(peopl
     assert "and for part-timers?" in listed and "How many days of annual leave do I get?" in listed
 
 
+def test_logging_out_on_one_process_closes_the_socket_held_by_another(people, ingest, llm_settings):
+    """Told through the channel layer: the server's own timer would wait longer than this test does."""
+    ingest("leave.md", LEAVE)
+    first = Daphne(server_env(llm_settings, CHAT_SESSION_RECHECK_S="3600"))
+    first.start()
+    client = Client()  # this test process plays the web process that handles the logout
+    client.force_login(people.bob)
+    cookie = client.cookies["sessionid"].value
+
+    async def ask_log_out_wait() -> tuple[list[dict], dict, int]:
+        async with Socket(first, cookie) as tab:
+            answered = await tab.ask("How many days of annual leave do I get?")
+            await asyncio.to_thread(client.post, "/logout/")
+            said = json.loads(await asyncio.wait_for(tab.socket.recv(), EVENT_WAIT_S))
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(tab.socket.recv(), EVENT_WAIT_S)
+            return answered, said, tab.socket.close_code
+
+    try:
+        answered, said, code = asyncio.run(ask_log_out_wait())
+    finally:
+        first.stop()
+    assert answered[-1]["status"] == "complete"
+    assert said["type"] == "error" and "session has ended" in said["message"] and code == 4401
+
+
 def test_with_redis_gone_a_connected_socket_still_streams_answers(people, ingest, llm_settings, tmp_path):
     """Redis carries the rate limit and the task queue; an answer must not need it."""
     ingest("leave.md", LEAVE)

@@ -9,21 +9,12 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from chat import socket_guard
-from tests.sockets import EVENT_WAIT_S, ask, connect
+from tests.sockets import ask, connect, ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 GUIDE = "# Managers' guide\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR a year."
 LEAVE = "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid annual leave per year."
-
-
-async def ended(communicator) -> tuple[str, int]:
-    """The socket's last words and its close code; fails if it stays open."""
-    said = await communicator.receive_output(timeout=EVENT_WAIT_S)
-    closed = await communicator.receive_output(timeout=EVENT_WAIT_S)
-    assert said["type"] == "websocket.send" and closed["type"] == "websocket.close", (said, closed)
-    return json.loads(said["text"])["message"], closed["code"]
 
 
 async def logged_in(user) -> tuple[Client, object]:
@@ -82,8 +73,8 @@ async def test_every_question_reads_the_session_and_rights_again(people, ingest,
     assert "session has ended" in message and code == 4401
 
 
-async def test_an_expired_session_closes_its_socket_without_a_question(people, llm_settings, monkeypatch):
-    monkeypatch.setattr(socket_guard, "RECHECK_S", 0.2)
+async def test_an_expired_session_closes_its_socket_without_a_question(people, llm_settings, settings):
+    settings.CHAT_SESSION_RECHECK_S = 0.2
     _, socket = await logged_in(people.bob)
     await Session.objects.aupdate(expire_date=timezone.now() - timezone.timedelta(seconds=1))
     message, code = await ended(socket)

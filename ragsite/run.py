@@ -53,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         _embedded_services(env, var_dir, stoppers)
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        make_private(Path(os.environ.get("MEDIA_ROOT", var_dir / "media")))
         children.append(_spawn([sys.executable, "-m", "celery", "-A", "ragsite", "worker",
                                 "--concurrency", "1", "--loglevel", "INFO", "--without-gossip",
                                 "--without-mingle"], env))  # fmt: skip
@@ -70,6 +71,15 @@ def _run(args: argparse.Namespace) -> int:
         _stop(children)
         for stop in reversed(stoppers):
             stop()
+
+
+def make_private(root: Path) -> None:
+    """Uploads stored before they were written 0600 (settings.FILE_UPLOAD_PERMISSIONS) become so too."""
+    if not root.is_dir():
+        return
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def run_management_command(arguments: list[str]) -> int:

@@ -291,3 +291,19 @@ def test_uploaded_files_are_readable_by_the_service_only(db, settings, tmp_path)
     path = Path(document.file.path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_files_stored_before_are_made_private_when_the_product_starts(tmp_path):
+    import stat
+
+    from ragsite.run import make_private
+
+    old = tmp_path / "media" / "documents" / "2026" / "leave.md"
+    old.parent.mkdir(parents=True)
+    old.write_text("# Leave")
+    old.chmod(0o644)
+    old.parent.chmod(0o755)
+    make_private(tmp_path / "media")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert stat.S_IMODE(old.parent.stat().st_mode) == 0o700
+    make_private(tmp_path / "missing")  # a first start has no media folder yet

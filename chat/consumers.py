@@ -5,7 +5,6 @@ import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
@@ -132,7 +131,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def listen(self) -> None:
         """Joins this user's and this session's groups, and checks at once when told to."""
-        layer = get_channel_layer()
+        layer = socket_guard.listening_layer()
         if layer is None:
             return
         channel = await layer.new_channel()

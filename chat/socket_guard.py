@@ -15,14 +15,16 @@ If Redis is away the announcements and the cap are skipped (logged): the checks 
 question and on the timer still hold, and chat keeps working on the connected process.
 """
 
+import asyncio
 import hashlib
 import logging
 import time
+import weakref
 from importlib import import_module
 from types import SimpleNamespace
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.conf import settings
 from django.contrib import auth
 from django.db import transaction
@@ -52,6 +54,24 @@ def session_user(session_key: str | None):
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     user = auth.get_user(SimpleNamespace(session=session))
     return user if user.is_authenticated and user.is_active else None
+
+
+_listening_layers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def listening_layer():
+    """A channel layer for receiving on the running event loop; None without CHANNEL_LAYERS.
+
+    Channels' shared instance counts receives across event loops: one left pending on a loop that
+    ended (a test's, for one) would refuse every later receive ("Two event loops…"). A server has
+    one loop, so this is one instance per process there.
+    """
+    if get_channel_layer() is None:
+        return None
+    loop = asyncio.get_running_loop()
+    if loop not in _listening_layers:
+        _listening_layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return _listening_layers[loop]
 
 
 def user_group(user_id: int) -> str:

@@ -300,6 +300,7 @@
     socket.addEventListener("message", function (message) { handle(JSON.parse(message.data)); });
     socket.addEventListener("close", function (e) {
       if (e.code === 4401) { location.href = "/login/?next=" + encodeURIComponent(location.pathname); return; }
+      if (e.code === 4429) { setBusy(false); return; }  // too many windows: the error frame said so; no retry loop
       statusLine.textContent = "Connection lost; reconnecting…";
       if (current) {
         pending = pending || current.question;

@@ -10,10 +10,10 @@ from knowledge.access import readable_documents
 from knowledge.dating import format_day
 from knowledge.documents import (
     document_delete,
+    document_describe_file,
     document_schedule_conflict_check,
     document_schedule_ingest,
     find_identical,
-    title_from_filename,
 )
 from knowledge.embedding import ModelMissing
 from knowledge.models import ApiToken, Conflict, Document, EmbeddingModel
@@ -134,10 +134,8 @@ class DocumentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Document, form, change: bool) -> None:
         file_changed = "file" in form.changed_data
         dates_changed = change and {"supersedes", "effective_from", "effective_until"} & set(form.changed_data)
-        if file_changed:
-            obj.original_name = obj.file.name.rsplit("/", 1)[-1]
-        if not obj.title:
-            obj.title = title_from_filename(obj.original_name or obj.file.name)
+        if file_changed or not obj.title:
+            document_describe_file(obj, file_name=obj.file.name, title=obj.title)
         if not change:
             obj.uploaded_by = request.user
         super().save_model(request, obj, form, change)
@@ -289,14 +287,11 @@ class EmbeddingModelAdmin(admin.ModelAdmin):
         self._start(request, queryset.get().name, force=force)
 
     def _start(self, request, name: str, *, force: bool) -> None:
-        from knowledge.tasks import build_embedding_model
-
         try:
-            embedding_models.activation_start(name, force=force)
+            embedding_models.activate(name, force=force)
         except (embedding_models.ActivationRefused, ModelMissing) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        build_embedding_model.delay(name)
         self.message_user(
             request,
             f"Re-embedding every chunk with {name} in the background; questions use the current model until "

@@ -106,16 +106,10 @@ def document_create(
     schedule: bool = True,
 ) -> Document:
     """With `schedule=False` the caller ingests it itself (the folder command shows progress)."""
-    name = PurePath((file.name or "upload").replace("\\", "/")).name
     with transaction.atomic():
-        document = Document(
-            title=title or title_from_filename(name),
-            original_name=name,
-            visibility=visibility,
-            uploaded_by=uploaded_by,
-            source_path=source_path,
-        )
-        document.file.save(name, file, save=False)
+        document = Document(visibility=visibility, uploaded_by=uploaded_by, source_path=source_path)
+        document_describe_file(document, file_name=file.name or "upload", title=title)
+        document.file.save(document.original_name, file, save=False)
         document.save()
         if groups:
             document.groups.set(groups)
@@ -123,4 +117,42 @@ def document_create(
             document.readers.set(readers)
         if schedule:
             document_schedule_ingest(document_id=document.pk)
+    return document
+
+
+def document_describe_file(document: Document, *, file_name: str, title: str = "") -> None:
+    """The name a new file is known by, and the title a document without one takes from it
+    (every upload path: the admin, `document_create`, folders and records)."""
+    document.original_name = PurePath(file_name.replace("\\", "/")).name
+    document.title = title or document.title or title_from_filename(document.original_name)
+
+
+def document_upsert(
+    *,
+    source_path: str,
+    file: File,
+    title: str,
+    visibility: str,
+    groups: list[Group] | None = None,
+    readers: list | None = None,
+    keep_sharing: bool,
+) -> Document:
+    """The document stored from `source_path` (a folder's file, a person's record): created, or given the
+    new file. With `keep_sharing` an existing document keeps its title and readers (an administrator may
+    have changed them); without, they follow the caller (a record follows its person)."""
+    with transaction.atomic():
+        document = Document.objects.filter(source_path=source_path).first()
+        if document is None:
+            return document_create(
+                file=file, title=title, visibility=visibility, groups=groups, readers=readers,
+                source_path=source_path, schedule=False,
+            )  # fmt: skip
+        document_describe_file(document, file_name=file.name or "upload", title="" if keep_sharing else title)
+        document.file.save(document.original_name, file, save=False)
+        if not keep_sharing:
+            document.visibility = visibility
+        document.save()
+        if not keep_sharing:
+            document.groups.set(groups or [])
+            document.readers.set(readers or [])
     return document

@@ -8,8 +8,11 @@ the old model's vectors or the new one's, never a mix. The previous model's vect
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -28,12 +31,28 @@ class ActivationRefused(Exception):
     """The message says why, in words for an administrator."""
 
 
+T = TypeVar("T")
+
+
 class ModelSwitched(Exception):
     """Vectors were made with a model that is no longer the active one; embed them again."""
 
     def __init__(self, active: str) -> None:
         super().__init__(f"The active embedding model is now {active}.")
         self.active = active
+
+
+def with_current_model(work: Callable[[str], T], model: str, *, attempts: int = 3) -> T:
+    """`work(model)`; when another model became active meanwhile (`ModelSwitched`), `work` again with that one.
+
+    The one retry rule for everything that embeds and writes or searches: ingestion, re-embedding, questions.
+    """
+    for _attempt in range(attempts):
+        try:
+            return work(model)
+        except ModelSwitched as switched:
+            model = switched.active
+    raise RuntimeError("The active embedding model kept changing; try again.")
 
 
 def active_name() -> str:
@@ -191,6 +210,20 @@ def _switch(name: str) -> bool:
         row.state, row.previous, row.activated_at = EmbeddingModel.State.ACTIVE, current, timezone.now()
         row.save(update_fields=["state", "previous", "activated_at"])
     return True
+
+
+def activate(name: str, *, force: bool = False, inline: bool = False, on_batch=lambda: None) -> bool:
+    """Start switching to `name`, then re-embed here (`inline`; True: it is active now) or on the
+    worker (False: questions use the current model until the worker is done). Every way to
+    activate (admin, `embedding_models`, `finetune_embeddings --activate`) goes through here."""
+    activation_start(name, force=force)
+    if inline:
+        build(name, batch_size=settings.EMBEDDING_BUILD_BATCH, on_batch=on_batch)
+        return True
+    from knowledge.tasks import build_embedding_model  # tasks import this module
+
+    build_embedding_model.delay(name)
+    return False
 
 
 def build(name: str, *, batch_size: int, on_batch=lambda: None) -> None:

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.files import File
 
 from knowledge.conflicts import conflicts_detect
-from knowledge.documents import document_create, title_from_filename
+from knowledge.documents import document_upsert, title_from_filename
 from knowledge.ingestion import documents_ingest
 from knowledge.manifest import MANIFEST_NAME, manifest_apply, manifest_read
 from knowledge.models import Document
@@ -64,17 +64,12 @@ def folder_ingest(
 
 
 def _upsert(root: Path, path: Path, groups: list[Group] | None) -> Document:
-    relative = str(path.relative_to(root))
-    document = Document.objects.filter(source_path=relative).first()
     with path.open("rb") as handle:
-        if document is None:
-            return document_create(
-                file=File(handle, name=path.name),
-                title=title_from_filename(path.name),
-                visibility=Document.Visibility.GROUPS if groups else Document.Visibility.EVERYONE,
-                groups=groups,
-                source_path=relative,
-                schedule=False,
-            )
-        document.file.save(path.name, File(handle, name=path.name), save=True)
-    return document
+        return document_upsert(
+            source_path=str(path.relative_to(root)),
+            file=File(handle, name=path.name),
+            title=title_from_filename(path.name),
+            visibility=Document.Visibility.GROUPS if groups else Document.Visibility.EVERYONE,
+            groups=groups,
+            keep_sharing=True,
+        )

@@ -23,7 +23,7 @@ from knowledge import embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
 from knowledge.dating import effective_dates
 from knowledge.documents import content_checksum
-from knowledge.embedding_models import ModelSwitched, active_name, ensure_current
+from knowledge.embedding_models import active_name, ensure_current, with_current_model
 from knowledge.models import Chunk, Conflict, Document
 from knowledge.parsing import UnreadableDocument, parse_document
 
@@ -110,14 +110,15 @@ def _texts(group: list[_Prepared]) -> list[str]:
 
 def _store(group: list[_Prepared], vectors: np.ndarray, model: str) -> str:
     """Embeds again when another model became active since the vectors were made; the model used."""
-    for _attempt in range(3):
-        try:
-            _replace_chunks(group, vectors, model)
-            return model
-        except ModelSwitched as switched:
-            model = switched.active
-            vectors = embedding.encode(_texts(group), model=model, batch_size=settings.EMBEDDING_BATCH_SIZE)
-    raise RuntimeError("The active embedding model kept changing while documents were stored.")
+    made = {model: vectors}
+
+    def write(current: str) -> str:
+        if current not in made:
+            made[current] = embedding.encode(_texts(group), model=current, batch_size=settings.EMBEDDING_BATCH_SIZE)
+        _replace_chunks(group, made[current], current)
+        return current
+
+    return with_current_model(write, model)
 
 
 def _prepare(document_id: int, *, force: bool) -> _Prepared | None:

@@ -14,10 +14,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
-from django.db import transaction
 
 from knowledge.access import RECORDS_PREFIX
-from knowledge.documents import document_create, document_schedule_ingest
+from knowledge.documents import document_schedule_ingest, document_upsert
 from knowledge.ingestion import documents_ingest
 from knowledge.models import Document
 
@@ -115,20 +114,12 @@ def _markdown_safe(value: str) -> str:
 
 
 def _upsert(user, row: dict[str, str], *, kind: str, slug: str, hr: Group) -> Document:
-    source_path = f"{RECORDS_PREFIX}{slug}/{user.username}.md"
-    content = ContentFile(record_text(user, row, kind=kind).encode(), name=f"{slug}-{user.username}.md")
-    title = f"{kind}: {user.get_full_name() or user.username}"
-    with transaction.atomic():
-        document = Document.objects.filter(source_path=source_path).first()
-        if document is None:
-            return document_create(
-                file=content, title=title, visibility=Document.Visibility.GROUPS, groups=[hr], readers=[user],
-                source_path=source_path, schedule=False,
-            )  # fmt: skip
-        document.file.save(content.name, content, save=False)
-        document.title = title
-        document.visibility = Document.Visibility.GROUPS
-        document.save()
-        document.groups.set([hr])
-        document.readers.set([user])
-    return document
+    return document_upsert(
+        source_path=f"{RECORDS_PREFIX}{slug}/{user.username}.md",
+        file=ContentFile(record_text(user, row, kind=kind).encode(), name=f"{slug}-{user.username}.md"),
+        title=f"{kind}: {user.get_full_name() or user.username}",
+        visibility=Document.Visibility.GROUPS,
+        groups=[hr],
+        readers=[user],
+        keep_sharing=False,
+    )

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from knowledge import embedding
 from knowledge.chunking import embedding_text
-from knowledge.embedding_models import ModelSwitched, active_name, ensure_current
+from knowledge.embedding_models import active_name, ensure_current, with_current_model
 from knowledge.models import Chunk
 
 
@@ -31,18 +31,16 @@ def chunks_reembed(*, chunk_ids: list[int]) -> int:
 
     Embeds again if another model became active meanwhile (the write holds the lock the switch needs).
     """
-    model = active_name()
     chunks = list(Chunk.objects.filter(pk__in=chunk_ids).order_by("pk"))
-    for _attempt in range(3):
+
+    def write(model: str) -> int:
         vectors = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model=model)
         for chunk, vector in zip(chunks, vectors, strict=True):
             chunk.embedding = vector
             chunk.embedding_model = model
-        try:
-            with transaction.atomic():
-                updated = Chunk.objects.bulk_update(chunks, ["embedding", "embedding_model"]) if chunks else 0
-                ensure_current(model)
-            return updated
-        except ModelSwitched as switched:
-            model = switched.active
-    raise RuntimeError("The active embedding model kept changing during a re-embedding batch.")
+        with transaction.atomic():
+            updated = Chunk.objects.bulk_update(chunks, ["embedding", "embedding_model"]) if chunks else 0
+            ensure_current(model)
+        return updated
+
+    return with_current_model(write, active_name())

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from knowledge.conflicts import conflicts_detect
-from knowledge.documents import documents_requeue_waiting
+from knowledge.documents import document_schedule_conflict_check, documents_requeue_waiting
 from knowledge.embedding_models import build_step
 from knowledge.ingestion import document_fail_unexpectedly, document_ingest
 from knowledge.reembedding import chunks_reembed
@@ -35,7 +35,7 @@ def ingest_document(document_id: int, force: bool = False) -> None:
         document_fail_unexpectedly(document_id=document_id, exc=exc)
         return
     if changed:
-        detect_conflicts.delay(document_id)
+        document_schedule_conflict_check(document_ids=[document_id])
 
 
 @shared_task(**RETRY_ON_DATABASE_OUTAGE)

@@ -1,18 +1,15 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from knowledge.embedding import ModelMissing
 from knowledge.embedding_models import (
     ActivationRefused,
-    activation_start,
-    build,
+    activate,
     missing_count,
     rollback_target,
     statuses,
 )
 from knowledge.models import Chunk
-from knowledge.tasks import build_embedding_model
 
 
 class Command(BaseCommand):
@@ -35,18 +32,19 @@ class Command(BaseCommand):
         if action == "list":
             self.list()
             return
-        try:
-            name = options["name"] if action == "activate" else rollback_target().name
-            activation_start(name, force=options.get("force", False) or action == "rollback")
-        except (ActivationRefused, ModelMissing) as exc:
-            raise CommandError(str(exc)) from None
-        if options["inline"]:
-            total = Chunk.objects.count()
-            with tqdm(total=total, unit="chunk", disable=options["verbosity"] == 0) as bar:
-                build(name, batch_size=settings.EMBEDDING_BUILD_BATCH, on_batch=lambda: _advance(bar, name, total))
+        force = options.get("force", False) or action == "rollback"
+        total = Chunk.objects.count()
+        with tqdm(total=total, unit="chunk", disable=options["verbosity"] == 0 or not options["inline"]) as bar:
+            try:
+                name = options["name"] if action == "activate" else rollback_target().name
+                active_now = activate(
+                    name, force=force, inline=options["inline"], on_batch=lambda: _advance(bar, name, total)
+                )
+            except (ActivationRefused, ModelMissing) as exc:
+                raise CommandError(str(exc)) from None
+        if active_now:
             self.stdout.write(f"{name} is now the active embedding model.")
         else:
-            build_embedding_model.delay(name)
             self.stdout.write(
                 f"Re-embedding with {name} on the worker; questions use the current model until it is done. "
                 "`embedding_models list` shows how far it got."

@@ -6,7 +6,7 @@ The consumer only forwards these events; a test can drive this function directly
 import asyncio
 import contextlib
 import dataclasses
-import re
+import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,35 +19,42 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from chat import extraction, notes, personal, prompting
+from chat import extraction, notes, personal, prompting, protocol
 from chat.audit import audit_record
-from chat.citations import ResolvedAnswer, passage_url, resolve_citations, section_of
+from chat.citations import ResolvedAnswer, resolve_citations, section_of
 from chat.extraction import Evidence
 from chat.followup import standalone_question
 from chat.gate import Gate, gated, quote
 from chat.generation import Backend, GenerationError
 from chat.models import Citation, Conversation, Message
-from chat.protocol import ProtocolError, event
+from chat.protocol import ProtocolError
 from chat.support import SupportReport, check_support
 from knowledge import embedding, retrieval
 from knowledge.embedding_models import question_model
-from knowledge.retrieval import Passage, SearchOptions
+from knowledge.retrieval import AnswerPassages, Passage, SearchOptions
 
 # Searches (on the way to the first token) run beside each other, off the one thread Django's
 # ORM calls share; the checks after an answer take one thread, so under load they cannot
 # crowd out the searches of the people still waiting for their first token.
 _SEARCHES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="search")
 _CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="support-check")
+logger = logging.getLogger(__name__)
 
 
 EXTRACTIVE_BACKEND = "documents"  # Message.backend of an answer made of the documents' own sentences
 
 
-@dataclass(frozen=True)
-class Found:
-    passages: list[Passage]  # the asker's own records first, then the rest
-    disagreements: list
-    records: int = 0  # how many of the first passages are the asker's own records
+@dataclass
+class Turn:
+    """One answer from its stored message to its final status; `_store` is the only writer of that status."""
+
+    user: Any
+    message: Message
+    passages: list[Passage] = dataclasses.field(default_factory=list)  # what the answer may use (the prompt)
+    evidence: list[Evidence] = dataclasses.field(default_factory=list)
+    disagreements: list = dataclasses.field(default_factory=list)
+    answer: str = ""  # shown so far
+    stored: bool = False
 
 
 async def answer_events(
@@ -59,107 +66,158 @@ async def answer_events(
     today: date | None = None,
     options: SearchOptions | None = None,
     mode: str | None = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[protocol.Frame]:
     """`today`, `options` and `mode` are for evaluation: which day it is, search without versions,
-    and "extractive" or "generative" whatever the setting."""
+    and "extractive" or "generative" whatever the setting.
+
+    Three steps, prepare, stream and conclude; whichever of them fails, or if the person stops
+    the answer, the message is stored once with its final status and an audit entry.
+    """
     conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
     searched = standalone_question(question, previous)
-    today = today or timezone.localdate()
-    mode = mode or answer_mode()
-    found = await _find_passages(user, searched, today=today, options=options)
-    passages = prompting.fit_passages(
-        searched, found.passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
-    )
-    encode = embedding.encode_once_each()
-    focus = question if searched != question else ""
-    evidence = await _find_evidence(searched, Found(passages, found.disagreements, found.records), encode, focus)
-    # A question about oneself is answered from the asker's record, word for word: a model adds nothing to it.
-    from_record = any(e.marker <= found.records for e in evidence)
-    generative = mode == GENERATIVE and bool(evidence) and not from_record
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,
         standalone_question=searched,
         prompt_version=prompting.PROMPT_VERSION,
-        backend=backend.name if generative else EXTRACTIVE_BACKEND if evidence else "",
     )
-    yield event(
-        "answer.start",
-        conversation_id=conversation.pk,
-        message_id=message.pk,
-        title=conversation.title,
-        standalone_question=searched,
+    turn = Turn(user=user, message=message)
+    try:
+        gate, generative = await _prepare(turn, question, searched, backend, today, options, mode or answer_mode())
+        yield protocol.answer_start(
+            conversation_id=conversation.pk,
+            message_id=message.pk,
+            title=conversation.title,
+            standalone_question=searched,
+        )
+        async for piece in _stream(turn, searched, gate, backend if generative else None):
+            yield protocol.answer_delta(piece)
+        async for frame in _conclude(turn, gate):
+            yield frame
+    except GenerationError as exc:
+        await _store(turn, Message.Status.FAILED, str(exc))
+        yield protocol.error(str(exc))
+        yield protocol.answer_end(message_id=message.pk, status=Message.Status.FAILED, answer=turn.answer)
+    except (asyncio.CancelledError, GeneratorExit):  # stopped by the person, or the socket went: keep what was shown
+        await _store_unless_stored(turn, Message.Status.STOPPED, "")
+        raise
+    except BaseException as exc:
+        await _store_unless_stored(turn, Message.Status.FAILED, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+
+async def _prepare(
+    turn: Turn,
+    question: str,
+    searched: str,
+    backend: Backend,
+    today: date | None,
+    options: SearchOptions | None,
+    mode: str,
+) -> tuple["Gate", bool]:
+    """Passages and the sentences that answer; whether the model writes."""
+    found = await _find_passages(turn.user, searched, today=today or timezone.localdate(), options=options)
+    turn.passages = prompting.fit_passages(
+        searched, found.passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
     )
+    turn.disagreements = found.disagreements
+    encode = embedding.encode_once_each()
+    focus = question if searched != question else ""
+    turn.evidence = await _find_evidence(
+        searched, AnswerPassages(turn.passages, found.disagreements, found.records), encode, focus
+    )
+    # A question about oneself is answered from the asker's record, word for word: a model adds nothing to it.
+    from_record = any(e.marker <= found.records for e in turn.evidence)
+    generative = mode == GENERATIVE and bool(turn.evidence) and not from_record
+    turn.message.backend = backend.name if generative else EXTRACTIVE_BACKEND if turn.evidence else ""
+    return Gate(turn.passages, turn.evidence, encode=encode), generative
+
+
+async def _stream(turn: Turn, searched: str, gate: Gate, backend: Backend | None) -> AsyncIterator[str]:
+    """The shown text: a refusal, the documents' sentences, or the model's sentences that passed the gate."""
     started = time.monotonic()
-    answer = ""
-    gate = Gate(passages, evidence, encode=encode)
     loop = asyncio.get_running_loop()
 
-    async def shown(piece: str) -> str:
-        nonlocal answer
-        if not answer:
-            message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
-        piece = _joined(answer, piece)
-        answer += piece
+    def shown(piece: str) -> str:
+        if not turn.answer:
+            turn.message.time_to_first_token_ms = int((time.monotonic() - started) * 1000)
+        piece = _joined(turn.answer, piece)
+        turn.answer += piece
         return piece
 
-    try:
-        if not evidence:
-            yield event("answer.delta", text=await shown(not_covered(passages)))
-        elif not generative:
-            for sentence in _sentences_of(evidence):
-                yield event("answer.delta", text=await shown(sentence))
-        else:
-            stream = backend.stream(
-                prompting.build_messages(searched, passages),
-                max_tokens=settings.LLM_MAX_TOKENS,
-                stop=prompting.STOP_SEQUENCES,
-            )
-
-            async def check(sentence: str) -> str:
-                return await loop.run_in_executor(_CHECKS, gate.check, sentence)
-
-            async for sentence in gated(stream, check):
-                yield event("answer.delta", text=await shown(sentence))
-            for sentence in gate.remaining():
-                yield event("answer.delta", text=await shown(sentence))
-    except GenerationError as exc:
-        await database_sync_to_async(_finish)(
-            user, message, passages, resolve_citations(answer, passages), Message.Status.FAILED, str(exc)
-        )
-        yield event("error", message=str(exc))
-        yield event("answer.end", message_id=message.pk, status=Message.Status.FAILED, answer=answer)
+    if not turn.evidence:
+        yield shown(not_covered(turn.passages))
         return
-    except BaseException:  # stopped by the user or a dropped socket: keep what was shown
-        await database_sync_to_async(_finish)(
-            user, message, passages, resolve_citations(answer, passages), Message.Status.STOPPED, ""
-        )
-        raise
-    added: list[str] = []  # the product's notes after the answer (disagreements, dates)
-    if evidence and (note := notes.disagreement_note(found.disagreements, passages)):
-        answer += note
-        added.append(note)
-        yield event("answer.delta", text=note)
-    resolved, support = await loop.run_in_executor(
-        _CHECKS, _resolve_and_check, answer, passages, encode if evidence else None
+    if backend is None:
+        for sentence in _sentences_of(turn.evidence):
+            yield shown(sentence)
+        return
+    stream = backend.stream(
+        prompting.build_messages(searched, turn.passages),
+        max_tokens=settings.LLM_MAX_TOKENS,
+        stop=prompting.STOP_SEQUENCES,
     )
-    if evidence and (note := notes.dates_note(resolved.cited.values())):
+
+    async def check(sentence: str) -> str:
+        return await loop.run_in_executor(_CHECKS, gate.check, sentence)
+
+    async for sentence in gated(stream, check):
+        yield shown(sentence)
+    for sentence in gate.remaining():
+        yield shown(sentence)
+
+
+async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
+    """The product's notes, the citations checked against their passages, then the stored, complete answer."""
+    added: list[str] = []  # the product's notes after the answer (disagreements, dates)
+    if turn.evidence and (note := notes.disagreement_note(turn.disagreements, turn.passages)):
+        turn.answer += note
+        added.append(note)
+        yield protocol.answer_delta(note)
+    loop = asyncio.get_running_loop()
+    resolved, support = await loop.run_in_executor(
+        _CHECKS, _resolve_and_check, turn.answer, turn.passages, gate.encode if turn.evidence else None
+    )
+    if turn.evidence and (note := notes.dates_note(resolved.cited.values())):
         resolved = dataclasses.replace(resolved, text=resolved.text + note)
         added.append(note)
-        yield event("answer.delta", text=note)
-    citations = await database_sync_to_async(_finish)(
-        user, message, passages, resolved, Message.Status.COMPLETE, "", support
-    )
-    yield event("answer.citations", message_id=message.pk, citations=citations)
-    yield event(
-        "answer.end",
-        message_id=message.pk,
+        yield protocol.answer_delta(note)
+    citations = await _store(turn, Message.Status.COMPLETE, "", resolved, support)
+    yield protocol.answer_citations(message_id=turn.message.pk, citations=citations)
+    yield protocol.answer_end(
+        message_id=turn.message.pk,
         status=Message.Status.COMPLETE,
         answer=resolved.text,
         support=support.as_json(),
         gate=gate.report.as_json(),
         notes=added,
     )
+
+
+async def _store_unless_stored(turn: Turn, status: str, error: str) -> None:
+    """After a failure (perhaps of the database itself, or of `_store`): a final status if one can be written."""
+    if turn.stored:
+        return
+    try:
+        await asyncio.shield(_store(turn, status, error))
+    except DatabaseError:
+        logger.exception("Message %s left without its final status", turn.message.pk)
+
+
+async def _store(
+    turn: Turn,
+    status: str,
+    error: str,
+    resolved: ResolvedAnswer | None = None,
+    support: SupportReport | None = None,
+) -> list[protocol.Citation]:
+    """The final status, the citations and the audit entry, in one transaction, once per answer."""
+    resolved = resolved or resolve_citations(turn.answer, turn.passages)
+    citations = await database_sync_to_async(_finish)(
+        turn.user, turn.message, turn.passages, resolved, status, error, support
+    )
+    turn.stored = True
+    return citations
 
 
 EXTRACTIVE, GENERATIVE = "extractive", "generative"
@@ -202,26 +260,16 @@ def _joined(before: str, piece: str) -> str:
     return f" {piece}"
 
 
-def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None) -> Found:
-    """Relevant passages (the asker's own records first, for a question about oneself), with those
-    that contradict them beside them, found in one trip to a search thread."""
+def _passages_for(user, searched: str, *, today: date, options: SearchOptions | None) -> AnswerPassages:
     options = options or SearchOptions.from_settings()
     oneself = personal.about_oneself(searched)
-    records = []
-    if oneself:
-        records = retrieval.search_in(retrieval.own_records_scope(user, today=today), searched, k=1, options=options)
-    scope = retrieval.question_scope(user, searched, today=today, options=options, about_oneself=oneself)
-    passages = retrieval.search_in(scope, searched, k=settings.RETRIEVAL_TOP_K, options=options)
-    mine = {r.chunk_id for r in records}
-    relevant = [p for p in passages if relevant_enough(p, searched) and p.chunk_id not in mine]
-    relevant, disagreements = retrieval.with_disagreements(scope, relevant)
-    return Found(records + relevant, disagreements, len(records))
+    return retrieval.passages_for_answer(user, searched, today=today, options=options, about_oneself=oneself)
 
 
 _find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)
 
 
-def evidence_for(question: str, found: Found, encode, focus: str = "") -> list[Evidence]:
+def evidence_for(question: str, found: AnswerPassages, encode, focus: str = "") -> list[Evidence]:
     """The sentences that answer: from the asker's own record first (dated), then the policies."""
     records, general = found.passages[: found.records], found.passages[found.records :]
     chosen: list[Evidence] = []
@@ -234,19 +282,8 @@ def evidence_for(question: str, found: Found, encode, focus: str = "") -> list[E
     return chosen
 
 
-async def _find_evidence(question: str, found: Found, encode, focus: str) -> list[Evidence]:
+async def _find_evidence(question: str, found: AnswerPassages, encode, focus: str) -> list[Evidence]:
     return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode, focus)
-
-
-def relevant_enough(passage: Passage, question: str) -> bool:
-    """Semantically close, or sharing an acronym with the question: embeddings blur TOIL or KIT.
-
-    Any shared word is not enough: "office" or "company" match a handbook everywhere.
-    """
-    if passage.similarity >= settings.RETRIEVAL_MIN_SCORE:
-        return True
-    acronyms = set(extraction.ACRONYM.findall(question))
-    return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
 
 
 def warm_up(backend: Backend) -> None:
@@ -288,7 +325,7 @@ def _finish(
     status: str,
     error: str,
     support: SupportReport | None = None,
-) -> list[dict[str, Any]]:
+) -> list[protocol.Citation]:
     support = support or SupportReport([], {})
     with transaction.atomic():
         message.answer = resolved.text
@@ -314,22 +351,6 @@ def _finish(
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         audit_record(message, user, prompt, list(resolved.cited.values()))
     return [
-        citation_payload(marker, passage, support.highlights.get(marker, []))
+        protocol.citation(marker, passage, support.highlights.get(marker, []))
         for marker, passage in resolved.cited.items()
     ]
-
-
-def citation_payload(marker: int, passage: Passage, highlights: list[tuple[int, int]]) -> dict[str, Any]:
-    return {
-        "marker": marker,
-        "chunk_id": passage.chunk_id,
-        "document_id": passage.document_id,
-        "document_title": passage.document_title,
-        "heading_path": section_of(passage.document_title, passage.heading_path),
-        "page": passage.page,
-        "text": passage.text,
-        "highlights": [list(span) for span in highlights],
-        "url": passage_url(passage.document_id, passage.chunk_id),
-        "version": passage.version,
-        "version_state": passage.version_state,
-    }

@@ -46,7 +46,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await socket_guard.slot_take(self.user.pk, self.slot):
             limit = settings.CHAT_SOCKETS_PER_USER
             await self.send_event(
-                protocol.error_event(f"You have {limit} chat windows open already; close one and reload this page.")
+                protocol.error(f"You have {limit} chat windows open already; close one and reload this page.")
             )
             self.slot = None
             await self.close(code=self.TOO_MANY)
@@ -63,25 +63,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not await allowed("chat-frames", str(self.user.pk), settings.CHAT_FRAMES_PER_MINUTE):
-            await self.send_event(protocol.error_event("You are sending messages too fast; wait a minute."))
+            await self.send_event(protocol.error("You are sending messages too fast; wait a minute."))
             return
         try:
             frame = protocol.parse_frame(text_data, max_chars=settings.CHAT_MAX_QUESTION_CHARS)
         except ProtocolError as exc:
-            await self.send_event(protocol.error_event(str(exc)))
+            await self.send_event(protocol.error(str(exc)))
             return
         if isinstance(frame, Stop):
             if self.answer_task is not None:
                 self.answer_task.cancel()
             return
         if self.answer_task is not None and not self.answer_task.done():
-            await self.send_event(protocol.error_event("An answer is still being written; stop it or wait."))
+            await self.send_event(protocol.error("An answer is still being written; stop it or wait."))
             return
         try:
             if not await self.still_logged_in():
                 return
         except DatabaseError:
-            await self.send_event(protocol.error_event("The database is unavailable; ask again in a moment."))
+            await self.send_event(protocol.error("The database is unavailable; ask again in a moment."))
             return
         self.answer_task = asyncio.create_task(self.answer(frame))
 
@@ -100,7 +100,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closed = True
         if self.answer_task is not None:
             self.answer_task.cancel()
-        await self.send_event(protocol.error_event("Your session has ended; log in again to keep asking."))
+        await self.send_event(protocol.error("Your session has ended; log in again to keep asking."))
         await self.close(code=self.LOGGED_OUT)
         await self.give_back_slot()
 
@@ -164,25 +164,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         pass
 
     async def answer(self, question: Question) -> None:
+        message_id = None  # from answer.start, for the answer.end this edge sends itself
         try:
-            async for item in answer_events(
+            async for frame in answer_events(
                 user=self.user,
                 question=question.text,
                 conversation_id=question.conversation_id,
                 backend=get_backend(),
             ):
-                await self.send_event(item)
+                if frame["type"] == "answer.start":
+                    message_id = frame["message_id"]
+                await self.send_event(frame)
         except ProtocolError as exc:
-            await self.send_event(protocol.error_event(str(exc)))
+            await self.send_event(protocol.error(str(exc)))
         except asyncio.CancelledError:
             if not self.closed:
-                await self.send_event(protocol.event("answer.end", status="stopped"))
+                await self.send_event(protocol.answer_end(message_id=message_id, status="stopped"))
             raise
-        except Exception as exc:  # the socket must never wait for an answer that died
+        except Exception as exc:  # the socket must never wait for an answer that died (answering stored it)
             logger.exception("Answer failed")
             reason = "The database is unavailable" if isinstance(exc, DatabaseError) else "Something went wrong"
-            await self.send_event(protocol.error_event(f"{reason}; the answer was not finished. Ask again."))
-            await self.send_event(protocol.event("answer.end", status="failed"))
+            await self.send_event(protocol.error(f"{reason}; the answer was not finished. Ask again."))
+            await self.send_event(protocol.answer_end(message_id=message_id, status="failed"))
 
-    async def send_event(self, item: dict) -> None:
-        await self.send(text_data=json.dumps(item))
+    async def send_event(self, frame: protocol.Frame) -> None:
+        await self.send(text_data=json.dumps(frame))

@@ -19,7 +19,7 @@ import snowballstemmer
 
 from chat import figures
 from knowledge.evaluation import normalise
-from knowledge.retrieval import Passage
+from knowledge.retrieval import ACRONYM, Passage
 from knowledge.sentences import sentence_spans
 
 # Calibrated on the demo handbook's and the HR sample's questions (README, "Answers"): below it nothing answers.
@@ -34,7 +34,6 @@ MIN_SENTENCE_CHARS = 12
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # TOIL, KIT, PIP: words embeddings blur, so sharing one with the question counts on its own.
-ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
 STOPWORDS = set(
     "a an the and or but for of to in on at by with from into onto over under about after before than then "
     "there their they them what when where which who whom why how all any each every some such only also very "

@@ -5,6 +5,7 @@ import json
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from chat import protocol
 from ragsite.asgi import application
 
 # The longest wait for one event: a stall, not the answer's total time (loading a model on a slow
@@ -40,6 +41,7 @@ async def ask(communicator, text: str, conversation_id=None) -> list[dict]:
     events = []
     while True:
         event = json.loads(await communicator.receive_from(timeout=EVENT_WAIT_S))
+        protocol.validate(event)  # every frame the consumer sends is one the protocol defines
         events.append(event)
         if event["type"] in {"answer.end"} or (event["type"] == "error" and len(events) == 1):
             return events
@@ -50,4 +52,5 @@ async def ended(communicator) -> tuple[str, int]:
     said = await communicator.receive_output(timeout=EVENT_WAIT_S)
     closed = await communicator.receive_output(timeout=EVENT_WAIT_S)
     assert said["type"] == "websocket.send" and closed["type"] == "websocket.close", (said, closed)
+    protocol.validate(json.loads(said["text"]))
     return json.loads(said["text"])["message"], closed["code"]

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from chat import protocol
 from chat.models import Message
 from ragsite.embedded import start_redis
 from tests.processes import Daphne
@@ -65,6 +66,7 @@ class Socket:
         events = []
         while not events or events[-1]["type"] != "answer.end":
             events.append(json.loads(await asyncio.wait_for(self.socket.recv(), EVENT_WAIT_S)))
+            protocol.validate(events[-1])
         return events
 
     async def ask(self, text: str, conversation_id: int | None = None) -> list[dict]:

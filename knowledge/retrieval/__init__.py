@@ -10,6 +10,7 @@ about its own time.
 """
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,7 +22,7 @@ from pgvector.django import CosineDistance
 from knowledge import conflicts, embedding, versions
 from knowledge.access import own_records, readable_documents, without_others_records
 from knowledge.dating import question_period
-from knowledge.embedding_models import ModelSwitched, question_model
+from knowledge.embedding_models import question_model, with_current_model
 from knowledge.retrieval import dense, fusion, lexical, reranking
 from knowledge.retrieval.scope import Scope, scope_of
 
@@ -39,6 +40,7 @@ class Passage:
     stages: tuple[str, ...] = ()
     version: str = ""  # how the document's version stands today ("Superseded on …"); "" when undated
     version_state: str = ""
+    version_clause: str = ""  # the same inside a sentence ("superseded on …")
     in_conflict: bool = False  # its document has an open conflict (`with_disagreements` looks closer)
 
 
@@ -90,10 +92,7 @@ def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> li
         vector = embedding.encode_together([query], model=model)[0]
         return with_standing(search_prepared(scope, query, vector, k=k, options=options, model=model), scope)
 
-    try:
-        return with_model(question_model())
-    except ModelSwitched as switched:
-        return with_model(switched.active)
+    return with_current_model(with_model, question_model())
 
 
 def question_scope(user, query: str, *, today: date, options: SearchOptions, about_oneself: bool = False) -> Scope:
@@ -120,6 +119,7 @@ def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
         dataclasses.replace(
             p,
             version=scope.notes.get(p.document_id, versions.UNDATED).label,
+            version_clause=scope.notes.get(p.document_id, versions.UNDATED).clause,
             version_state=scope.notes.get(p.document_id, versions.UNDATED).state,
             in_conflict=p.document_id in scope.conflicted,
         )
@@ -152,6 +152,43 @@ def with_disagreements(scope: Scope, passages: list[Passage]) -> tuple[list[Pass
                 ordered.append(extra[partner])
                 placed.add(partner)
     return ordered, [d for d in found if d.chunk_id in placed and d.other_chunk_id in placed]
+
+
+# An acronym (TOIL, KIT, P45): embeddings blur them, so a passage sharing one is relevant however far it is.
+ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,7}\b")
+
+
+@dataclass(frozen=True)
+class AnswerPassages:
+    passages: list[Passage]  # the asker's own records first, then the rest
+    disagreements: list[conflicts.Disagreement]
+    records: int = 0  # how many of the first passages are the asker's own records
+
+
+def passages_for_answer(
+    user, question: str, *, today: date, options: SearchOptions, about_oneself: bool = False
+) -> AnswerPassages:
+    """What an answer may use, in one call: the relevant passages the asker may read now (their own
+    record first for a question about oneself), with the passages that contradict them and the
+    disagreements between them."""
+    records = []
+    if about_oneself:
+        records = search_in(own_records_scope(user, today=today), question, k=1, options=options)
+    scope = question_scope(user, question, today=today, options=options, about_oneself=about_oneself)
+    passages = search_in(scope, question, k=settings.RETRIEVAL_TOP_K, options=options)
+    mine = {r.chunk_id for r in records}
+    relevant = [p for p in passages if relevant_enough(p, question) and p.chunk_id not in mine]
+    relevant, disagreements = with_disagreements(scope, relevant)
+    return AnswerPassages(records + relevant, disagreements, len(records))
+
+
+def relevant_enough(passage: Passage, question: str) -> bool:
+    """Semantically close (RETRIEVAL_MIN_SCORE), or found by full-text search sharing an acronym with the
+    question. Any shared word is not enough: "office" or "company" match a handbook everywhere."""
+    if passage.similarity >= settings.RETRIEVAL_MIN_SCORE:
+        return True
+    acronyms = set(ACRONYM.findall(question))
+    return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
 
 
 def _passages_by_id(scope: Scope, chunk_ids: set[int]) -> list[Passage]:
@@ -220,6 +257,10 @@ def _passage(row: dict, candidate: fusion.Candidate) -> Passage:
 
 
 __all__ = [
+    "ACRONYM",
+    "AnswerPassages",
+    "passages_for_answer",
+    "relevant_enough",
     "Passage",
     "SearchOptions",
     "own_records_scope",

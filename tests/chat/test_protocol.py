@@ -29,3 +29,38 @@ def test_question_and_stop_frames_parse():
 def test_malformed_frames_get_a_sentence(raw, message):
     with pytest.raises(ProtocolError, match=message):
         parse_frame(raw, max_chars=50)
+
+
+def test_every_constructor_makes_a_frame_that_validates():
+    from chat import protocol
+
+    frames = [
+        protocol.answer_start(conversation_id=1, message_id=2, title="Leave", standalone_question="leave?"),
+        protocol.answer_delta("You get 25 days [1]."),
+        protocol.answer_citations(message_id=2, citations=[]),
+        protocol.answer_end(message_id=2, status="complete", answer="x", support=[], gate={}, notes=[]),
+        protocol.answer_end(message_id=None, status="stopped"),
+        protocol.error("The question is empty."),
+    ]
+    for frame in frames:
+        protocol.validate(frame)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "answer.delta"},  # missing text
+        {"type": "answer.delta", "text": 3},
+        {"type": "answer.delta", "text": "x", "extra": 1},
+        {"type": "answer.end", "message_id": 1, "status": "done", "answer": ""},
+        {"type": "answer.end", "message_id": True, "status": "failed", "answer": ""},
+        {"type": "answer.citations", "message_id": 1, "citations": [{"marker": 1}]},
+        {"type": "answer.progress"},
+        ["answer.delta"],
+    ],
+)
+def test_frames_outside_the_protocol_are_refused(frame):
+    from chat import protocol
+
+    with pytest.raises(ValueError):
+        protocol.validate(frame)

@@ -7,6 +7,8 @@ A model's sentence without a marker is attributed before it is shown (`chat.gate
 import re
 from dataclasses import dataclass
 
+from django.urls import reverse
+
 from knowledge.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -14,7 +16,7 @@ MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 def passage_url(document_id: int, chunk_id: int | None) -> str:
     """The document view, scrolled to the passage (the view re-checks the reader's rights)."""
-    return f"/documents/{document_id}/" + (f"#chunk-{chunk_id}" if chunk_id else "")
+    return reverse("document", args=[document_id]) + (f"#chunk-{chunk_id}" if chunk_id else "")
 
 
 def section_of(document_title: str, heading_path: str) -> str:

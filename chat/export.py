@@ -6,7 +6,6 @@ still read its document, exactly as on the page.
 
 from chat.history import ShownCitation, conversation_messages
 from chat.models import Conversation
-from knowledge.versions import mid_sentence
 
 
 def conversation_markdown(user, conversation: Conversation) -> str:
@@ -29,7 +28,7 @@ def _source(citation: ShownCitation) -> str:
     if citation.page:
         where += f", page {citation.page}"
     if citation.version:
-        where += f" ({mid_sentence(citation.version)})"
+        where += f" ({citation.version_clause})"
     quote = " ".join(citation.text.split())
     return f"- [{citation.marker}] {where}: “{quote}”"
 

@@ -4,6 +4,7 @@ Citation text is shown only while the user may still read the cited document
 (`knowledge.access`); otherwise the citation says the source is no longer available.
 """
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class ShownCitation:
     highlights: list = field(default_factory=list)
     version: str = ""  # how the cited version stands today: a rule superseded since is labelled so
     version_state: str = ""
+    version_clause: str = ""
 
     @property
     def highlights_json(self) -> str:
@@ -48,6 +50,11 @@ class ShownMessage:
     @property
     def support_json(self) -> str:
         return json.dumps(self.support)
+
+    @property
+    def citations_json(self) -> str:
+        """The page's script renders these cards with the same code as a new answer's (chat.js, showCitations)."""
+        return json.dumps([dataclasses.asdict(c) for c in self.citations])
 
 
 def user_conversations(user) -> list[Conversation]:
@@ -100,4 +107,5 @@ def _shown(citation, notes: dict[int, versions.VersionNote]) -> ShownCitation:
         highlights=citation.highlights if available else [],
         version=notes[citation.document_id].label if available else "",
         version_state=notes[citation.document_id].state if available else "",
+        version_clause=notes[citation.document_id].clause if available else "",
     )

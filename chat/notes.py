@@ -9,7 +9,6 @@ from collections.abc import Iterable
 
 from knowledge.conflicts import Disagreement
 from knowledge.retrieval import Passage
-from knowledge.versions import mid_sentence
 
 
 def disagreement_note(disagreements: list[Disagreement], passages: list[Passage]) -> str:
@@ -36,5 +35,5 @@ def dates_note(cited: Iterable[Passage]) -> str:
     lines = {}
     for passage in cited:
         if passage.version:
-            lines.setdefault(passage.document_id, f"{passage.document_title}: {mid_sentence(passage.version)}.")
+            lines.setdefault(passage.document_id, f"{passage.document_title}: {passage.version_clause}.")
     return "\n\n" + " ".join(lines.values()) if lines else ""

@@ -9,7 +9,6 @@ import dataclasses
 from chat.citations import section_of
 from knowledge.retrieval import Passage
 from knowledge.sentences import sentence_spans
-from knowledge.versions import mid_sentence
 
 # v3: stop sequences, passages trimmed; v4: sources are not instructions; v5: each source says when it is in force
 PROMPT_VERSION = "sources-v5"
@@ -41,7 +40,7 @@ def source_label(passage: Passage) -> str:
     if passage.page:
         parts.append(f"page {passage.page}")
     label = " > ".join(parts)
-    return f"{label} ({mid_sentence(passage.version)})" if passage.version else label
+    return f"{label} ({passage.version_clause})" if passage.version else label
 
 
 TRIM_MARK = " […]"

@@ -49,11 +49,40 @@ def in_force(documents: QuerySet[Document], period: Period) -> QuerySet[Document
 
 @dataclass(frozen=True)
 class VersionNote:
+    """How a version stands on a day: its state and the dates that make it so; `words` says it."""
+
     state: str  # "" (undated, in force), "in_force", "superseded", "expired", "not_yet"
-    label: str  # for the sources panel: "In force since 1 January 2026"
+    starts: date | None = None
+    last_day: date | None = None
+    superseded_on: date | None = None
+
+    @property
+    def label(self) -> str:
+        """At the start of a line (the sources panel, the admin): "In force since 1 January 2026"."""
+        return words(self)
+
+    @property
+    def clause(self) -> str:
+        """Inside a sentence: "Leave and Holidays: in force since 1 January 2026"."""
+        return words(self, inside_sentence=True)
 
 
-UNDATED = VersionNote("", "")
+UNDATED = VersionNote("")
+
+
+def words(note: VersionNote, *, inside_sentence: bool = False) -> str:
+    span = _span(note.starts, note.last_day)
+    if note.state == "superseded":
+        text = f"Superseded on {format_day(note.superseded_on)}; in force {span}"
+    elif note.state == "expired":
+        text = f"No longer in force; was in force {span}"
+    elif note.state == "not_yet":
+        text = f"Not yet in force; in force {span}"
+    elif note.state == "in_force":
+        text = f"In force {span}"
+    else:
+        return ""
+    return text[:1].lower() + text[1:] if inside_sentence else text
 
 
 def describe(documents: QuerySet[Document], today: date) -> dict[int, VersionNote]:
@@ -81,16 +110,17 @@ def note_of(row: Mapping, today: date) -> VersionNote:
 
 def _note(starts: date | None, until: date | None, superseded_on: date | None, today: date) -> VersionNote:
     last_day = _last_day(until, superseded_on)
-    span = _span(starts, last_day)
     if superseded_on and superseded_on <= today:
-        return VersionNote("superseded", f"Superseded on {format_day(superseded_on)}; in force {span}")
-    if until and until < today:
-        return VersionNote("expired", f"No longer in force; was in force {span}")
-    if starts and starts > today:
-        return VersionNote("not_yet", f"Not yet in force; in force {span}")
-    if starts or last_day:
-        return VersionNote("in_force", f"In force {span}")
-    return UNDATED
+        state = "superseded"
+    elif until and until < today:
+        state = "expired"
+    elif starts and starts > today:
+        state = "not_yet"
+    elif starts or last_day:
+        state = "in_force"
+    else:
+        return UNDATED
+    return VersionNote(state, starts, last_day, superseded_on)
 
 
 def _last_day(until: date | None, superseded_on: date | None) -> date | None:
@@ -102,11 +132,6 @@ def period_of(document: Document) -> Period:
     """Every day the document is in force, by the same rule as `in_force` (open ends as date.min/max)."""
     row = with_standing(Document.objects.filter(pk=document.pk)).values(*STANDING_FIELDS).get()
     return Period(row["starts"] or date.min, _last_day(row["effective_until"], row["superseded_on"]) or date.max)
-
-
-def mid_sentence(label: str) -> str:
-    """A label inside a sentence: "Leave: in force since 1 January 2026"."""
-    return label[:1].lower() + label[1:]
 
 
 def _span(starts: date | None, last_day: date | None) -> str:

@@ -74,3 +74,31 @@ def test_an_unknown_answer_mode_stops_the_start_with_a_message():
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "ANSWER_MODE must be auto, extractive or generative" in result.stderr
+
+
+def test_knowledge_never_imports_chat():
+    """The knowledge base is used by the chat, never the other way: chat passes in what knowledge needs."""
+    import ast
+
+    importing = []
+    for path in (ROOT / "knowledge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            if any(name == "chat" or name.startswith("chat.") for name in names):
+                importing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert importing == []
+
+
+def test_python_and_the_page_build_no_urls_by_hand():
+    """URLs come from reverse() and {% url %} (the script reads them from data attributes)."""
+    import re
+
+    script = (ROOT / "chat" / "static" / "chat" / "chat.js").read_text()
+    assert not re.search(r"""["'](/c/|/m/|/login/|/documents/)""", script)
+    for package in ("chat", "knowledge"):
+        for path in (ROOT / package).rglob("*.py"):
+            assert not re.search(r"""f?["']/(c|m|login|documents)/""", path.read_text()), path

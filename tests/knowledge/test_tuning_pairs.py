@@ -140,7 +140,7 @@ def test_answers_rated_helpful_pair_the_searched_question_with_each_cited_passag
 
 
 def test_generated_questions_come_from_the_configured_model_and_only_questions_count(llm_settings):
-    from knowledge.tuning.questions import question_writer
+    from chat.questions import question_writer
 
     llm_settings.tokens = ["How many days of ", "leave do I get?", "\nAnd more"]
     write = question_writer()

@@ -94,15 +94,23 @@ def test_each_passage_says_how_its_version_stands_today(three_versions, people):
     notes = versions.describe(
         Document.objects.filter(pk__in=leave_versions(three_versions) | {three_versions.other.pk}), TODAY
     )
-    assert notes[three_versions.v2025.pk] == versions.VersionNote(
-        "superseded", "Superseded on 1 January 2026; in force from 1 January 2025 to 31 December 2025"
+    said = {pk: (note.state, note.label, note.clause) for pk, note in notes.items()}
+    assert said[three_versions.v2025.pk] == (
+        "superseded",
+        "Superseded on 1 January 2026; in force from 1 January 2025 to 31 December 2025",
+        "superseded on 1 January 2026; in force from 1 January 2025 to 31 December 2025",
     )
-    assert notes[three_versions.v2026.pk] == versions.VersionNote(
-        "in_force", "In force from 1 January 2026 to 31 December 2026"
+    assert said[three_versions.v2026.pk] == (
+        "in_force",
+        "In force from 1 January 2026 to 31 December 2026",
+        "in force from 1 January 2026 to 31 December 2026",
     )
-    assert notes[three_versions.v2027.pk] == versions.VersionNote(
-        "not_yet", "Not yet in force; in force since 1 January 2027"
+    assert said[three_versions.v2027.pk] == (
+        "not_yet",
+        "Not yet in force; in force since 1 January 2027",
+        "not yet in force; in force since 1 January 2027",
     )
+    assert notes[three_versions.v2025.pk].superseded_on == date(2026, 1, 1), "the note carries its dates"
     assert notes[three_versions.other.pk] == versions.UNDATED
     passages = retrieval.search(people.carol, "paid annual leave in 2025", k=3, today=TODAY)
     assert passages[0].version_state == "superseded" and passages[0].version.startswith("Superseded on")

@@ -171,22 +171,32 @@
     return { turn: turn, answer: answer, sources: sources, text: "" };
   }
 
-  function showCitations(turn, citations) {
-    turn.sources.textContent = "";
+  // The one renderer of citation cards: a new answer's (answer.citations) and stored ones (data-citations).
+  function showCitations(sources, citations) {
+    sources.textContent = "";
     for (const c of citations) {
-      const item = el("li", "source");
+      const gone = c.available === false;
+      const item = el("li", gone ? "source gone" : "source");
       item.dataset.marker = c.marker;
       const heading = el("strong", "", "[" + c.marker + "] ");
-      const link = el("a", "", c.document_title);
-      link.href = c.url;
-      heading.appendChild(link);
+      if (c.url) {
+        const link = el("a", "", c.document_title);
+        link.href = c.url;
+        heading.appendChild(link);
+      } else {
+        heading.appendChild(document.createTextNode(c.document_title));
+      }
       item.appendChild(heading);
       if (c.heading_path) item.appendChild(el("span", "where", c.heading_path));
       if (c.page) item.appendChild(el("span", "where", "page " + c.page));
       if (c.version) item.appendChild(el("span", "version " + c.version_state, c.version));
-      item.appendChild(quoteWithHighlights(c.text, c.highlights));
-      turn.sources.appendChild(item);
+      if (!gone) item.appendChild(quoteWithHighlights(c.text, c.highlights));
+      sources.appendChild(item);
     }
+  }
+
+  function urlFor(template, id) {
+    return template.replace("/0/", "/" + id + "/");
   }
 
   function addConversationLink(id, title) {
@@ -196,7 +206,7 @@
     for (const link of list.querySelectorAll("a[aria-current]")) link.removeAttribute("aria-current");
     const item = el("li");
     const link = el("a", "", title);
-    link.href = "/c/" + id + "/";
+    link.href = urlFor(root.dataset.conversationUrl, id);
     link.setAttribute("aria-current", "page");
     item.appendChild(link);
     list.prepend(item);
@@ -225,7 +235,7 @@
       button.addEventListener("click", function () {
         const comment = rating === "down" ? (prompt("What was wrong? (optional)") || "") : "";
         const body = new URLSearchParams({ rating: rating, comment: comment });
-        fetch("/m/" + messageId + "/feedback", { method: "POST", body: body, headers: { "X-CSRFToken": csrfToken() } })
+        fetch(urlFor(root.dataset.feedbackUrl, messageId), { method: "POST", body: body, headers: { "X-CSRFToken": csrfToken() } })
           .then(function (response) {
             if (!response.ok) throw new Error();
             for (const other of bar.querySelectorAll(".rate")) { other.classList.remove("chosen"); other.setAttribute("aria-pressed", "false"); }
@@ -248,7 +258,7 @@
     switch (event.type) {
       case "answer.start":
         if (conversationId !== event.conversation_id) {
-          history.replaceState(null, "", "/c/" + event.conversation_id + "/");
+          history.replaceState(null, "", urlFor(root.dataset.conversationUrl, event.conversation_id));
           addConversationLink(event.conversation_id, event.title);
         }
         conversationId = event.conversation_id;
@@ -263,7 +273,7 @@
         break;
       case "answer.citations":
         if (!current) return;
-        showCitations(current, event.citations);
+        showCitations(current.sources, event.citations);
         current.markers = new Set(event.citations.map(function (c) { return c.marker; }));
         break;
       case "answer.end":
@@ -299,7 +309,7 @@
     });
     socket.addEventListener("message", function (message) { handle(JSON.parse(message.data)); });
     socket.addEventListener("close", function (e) {
-      if (e.code === 4401) { location.href = "/login/?next=" + encodeURIComponent(location.pathname); return; }
+      if (e.code === 4401) { location.href = root.dataset.loginUrl + "?next=" + encodeURIComponent(location.pathname); return; }
       if (e.code === 4429) { setBusy(false); return; }  // too many windows: the error frame said so; no retry loop
       statusLine.textContent = "Connection lost; reconnecting…";
       if (current) {
@@ -346,13 +356,13 @@
 
   for (const answer of thread.querySelectorAll(".answer[data-raw]")) {
     const turn = answer.closest(".turn");
-    const markers = new Set(Array.from(turn.querySelectorAll(".source")).map(function (s) { return Number(s.dataset.marker); }));
+    const sources = turn.querySelector(".sources");
+    const citations = JSON.parse(sources.dataset.citations || "[]");
+    showCitations(sources, citations);
+    const markers = new Set(citations.map(function (c) { return c.marker; }));
     const support = JSON.parse(answer.dataset.support || "[]");
     renderAnswer(answer, answer.dataset.raw, markers, support);
     details(turn, turn.dataset.searched, turn.querySelector(".question").textContent, support);
-    for (const quote of turn.querySelectorAll("blockquote[data-highlights]")) {
-      quote.replaceWith(quoteWithHighlights(quote.textContent, JSON.parse(quote.dataset.highlights)));
-    }
     addActions(turn, turn.dataset.messageId, turn.dataset.feedback);
   }
   connect();

@@ -1,7 +1,13 @@
-"""Synthetic questions: the configured language model asked what each passage answers."""
+"""Synthetic questions for tuning embeddings: the configured language model asked what each passage answers.
+
+Here, not in knowledge.tuning, because it needs the chat's model backend; the tuning code is
+given the writer (`Sources.write_question`), so knowledge never imports chat.
+"""
 
 import asyncio
 from collections.abc import Callable
+
+from chat.generation import GenerationError, get_backend
 
 PROMPT = (
     "Write one question that an employee could ask and that the passage below answers. "
@@ -10,8 +16,6 @@ PROMPT = (
 
 
 def question_writer(max_passage_chars: int = 2000) -> Callable[[str], str]:
-    from chat.generation import GenerationError, get_backend
-
     backend = get_backend()
 
     async def ask(passage: str) -> str:

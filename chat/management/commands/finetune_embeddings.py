@@ -1,14 +1,14 @@
 import json
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from chat.conversations import helpful_citations
+from chat.questions import question_writer
 from knowledge import embedding
-from knowledge.embedding_models import ActivationRefused, activation_start, build, register
+from knowledge.embedding_models import ActivationRefused, activate, register
 from knowledge.folders import folder_ingest
 from knowledge.sandbox import throwaway_knowledge_base
-from knowledge.tasks import build_embedding_model
 from knowledge.tuning.finetune import Sources, TuningError, finetune, plan
 from knowledge.tuning.pairs import TrainingDataError
 from knowledge.tuning.training import TrainingOptions
@@ -17,6 +17,8 @@ METRICS = ["recall@1", "recall@5", "recall@20", "mrr@10", "ndcg@10", "cos_matche
 
 
 class Command(BaseCommand):
+    """In chat, not knowledge: it passes the chat's helpful answers and question writer to knowledge.tuning."""
+
     help = (
         "Fine-tune the embedding model on question–passage pairs (MultipleNegativesRankingLoss, on the CPU): "
         "pairs from --pairs files (JSON lines or CSV: question + passage, answer or verbatim evidence), from "
@@ -94,16 +96,12 @@ class Command(BaseCommand):
         self.report(manifest, activated, as_json=options["json"])
 
     def train(self, options: dict, training: TrainingOptions) -> dict:
-        from chat.conversations import helpful_citations
-
         sources = Sources(
             pair_files=options["pairs"],
             feedback=[] if options["no_feedback"] else helpful_citations(),
             headings=options["headings"],
         )
         if options["generate_questions"]:
-            from knowledge.tuning.questions import question_writer
-
             sources.write_question = question_writer()
         work = plan(sources, holdout=options["holdout"], seed=options["seed"], eval_corpus=options["eval_corpus"])
         self.stderr.write(
@@ -120,15 +118,13 @@ class Command(BaseCommand):
 
     def activate(self, name: str, options: dict) -> bool:
         try:
-            activation_start(name, force=options["force"])
+            active_now = activate(name, force=options["force"], inline=options["inline"])
         except ActivationRefused as exc:
             self.stderr.write(f"Not activated: {exc}")
             return False
-        if options["inline"]:
-            build(name, batch_size=settings.EMBEDDING_BUILD_BATCH)
+        if active_now:
             self.stderr.write(f"{name} is now the active embedding model.")
         else:
-            build_embedding_model.delay(name)
             self.stderr.write(f"Re-embedding with {name} on the worker; questions use the current model until it ends.")
         return True
 

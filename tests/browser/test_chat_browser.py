@@ -118,10 +118,18 @@ def test_ask_see_tokens_and_citations_open_one_and_no_access_for_others(server, 
     browser.save_screenshot(str(SCREENSHOT))
 
     conversation_url = browser.current_url
+    source_text = source.text
     source.find_element(By.CSS_SELECTOR, "a").click()
     wait(browser, lambda d: "/documents/" in d.current_url)
     anchor = browser.current_url.split("#")[1]
     assert "25 days of paid annual leave" in browser.find_element(By.ID, anchor).text
+
+    browser.get(conversation_url)  # the stored answer's cards, drawn by the same code as a new answer's
+    stored = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".source"))[0]
+    assert stored.text == source_text
+    assert "/documents/" in stored.find_element(By.CSS_SELECTOR, "a").get_attribute("href")
+    assert any("25 days" in m.text for m in stored.find_elements(By.TAG_NAME, "mark"))
+    assert {m.text for m in browser.find_elements(By.CSS_SELECTOR, ".answer .marker")} == {"[1]"}
 
     log_in(browser, server.url, "bob", "pw-bob-123")
     browser.get(f"{server.url}/documents/{pay.pk}/")

@@ -11,6 +11,7 @@ from chat.answering import answer_events
 from chat.generation import get_backend
 from chat.models import Message
 from knowledge.models import Document
+from tests.pages import citations_on
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -106,7 +107,8 @@ async def test_the_sources_panel_of_a_past_conversation_labels_a_version_superse
     await sync_to_async(client.force_login)(people.carol)
     message = await Message.objects.aget(pk=result["end"]["message_id"])
     page = await sync_to_async(client.get)(reverse("chat:conversation", args=[message.conversation_id]))
-    assert 'class="version superseded">Superseded on 1 January 2026' in page.content.decode()
+    [card] = citations_on(page.content.decode())[0]
+    assert card["version_state"] == "superseded" and card["version"].startswith("Superseded on 1 January 2026")
     export = await sync_to_async(client.get)(reverse("chat:export", args=[message.conversation_id]))
     assert "(superseded on 1 January 2026; in force until 31 December 2025)" in export.content.decode()
 

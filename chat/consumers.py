@@ -37,11 +37,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answer_task: asyncio.Task | None = None
         self.guards: list[asyncio.Task] = []
         self.closed = False
-        self.slot = uuid.uuid4().hex
+        self.slot: str | None = None
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         if self.user is None or not self.user.is_authenticated or not self.session_key:
             await self.close(code=self.LOGGED_OUT)
             return
+        self.slot = uuid.uuid4().hex
         await self.accept()  # accepted first, so that a refusal can say why in words
         if not await socket_guard.slot_take(self.user.pk, self.slot):
             limit = settings.CHAT_SOCKETS_PER_USER

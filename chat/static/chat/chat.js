@@ -311,13 +311,14 @@
     socket.addEventListener("close", function (e) {
       if (e.code === 4401) { location.href = root.dataset.loginUrl + "?next=" + encodeURIComponent(location.pathname); return; }
       if (e.code === 4429) { setBusy(false); return; }  // too many windows: the error frame said so; no retry loop
-      statusLine.textContent = "Connection lost; reconnecting…";
       if (current) {
         pending = pending || current.question;
         current.turn.remove();
         current = null;
         setBusy(false);
       }
+      // Each failed retry lands here: keep saying that a typed question is waiting, not only that the line is down.
+      statusLine.textContent = pending ? "Connection lost; reconnecting… your question will be sent." : "Connection lost; reconnecting…";
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);
     });

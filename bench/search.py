@@ -69,12 +69,12 @@ def fill(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
         register_vector(cursor.connection)
         with cursor.connection.cursor().copy(
             "COPY knowledge_chunk (document_id, ordinal, text, heading_path, char_start, char_end, token_count,"
-            " embedding, embedding_model) FROM STDIN"
+            " embedding, embedding_model, embedding_next_model) FROM STDIN"
         ) as copy:
             for n in range(size):
                 text = " ".join(vocabulary[w] for w in words[n])
                 copy.write_row((ids[n // CHUNKS_PER_DOCUMENT], n % CHUNKS_PER_DOCUMENT, text, "", 0, len(text), 40,
-                                vectors[n], "synthetic"))  # fmt: skip
+                                vectors[n], "synthetic", ""))  # fmt: skip
         started = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute(

@@ -28,3 +28,15 @@ def test_the_ingestion_bench_runs_on_its_own_scratch_database_and_removes_it(tmp
     assert result.returncode == 0, result.stderr
     assert re.search(r"^end_to_end_over_encode=[\d.]+ chunks_per_s=[\d.]+$", result.stdout, re.MULTILINE)
     assert set(scratch.glob("ragsite-bench-*")) <= before, "the scratch database is deleted afterwards"
+
+
+def test_the_search_bench_runs_at_a_tiny_size():
+    """It crashed once the second vector column landed (its COPY lacked `embedding_next_model`)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "bench/search.py", "--sizes", "200", "--queries", "3"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"hybrid_p50_ms=[\d.]+ dense_p50_ms=[\d.]+ min_filtered_recall_at_10=[\d.]+", last)

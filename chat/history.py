@@ -31,10 +31,6 @@ class ShownCitation:
     version_state: str = ""
     version_clause: str = ""
 
-    @property
-    def highlights_json(self) -> str:
-        return json.dumps(self.highlights)
-
 
 @dataclass(frozen=True)
 class ShownMessage:

@@ -7,7 +7,7 @@ expiry the socket would keep answering with the rights it had. Three things keep
 - `session_user` reads the session and the user again (every question, and every
   CHAT_SESSION_RECHECK_S while the socket is open), as Django's own middleware would on a new request;
 - logout and changes to a user tell that user's sockets on every web process through the
-  channel layer (`announce_*`), and they check at once;
+  channel layer (`announce`), and they check at once;
 - a per-user cap on open sockets, shared through Redis (`slot_take`), so one account cannot
   hold hundreds of connections on the web processes.
 

@@ -41,6 +41,7 @@ def fill(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
     from django.db import connection
     from pgvector.psycopg import register_vector
 
+    from knowledge import bm25
     from knowledge.models import Chunk, Document, LexemeStat
 
     Chunk.objects.all().delete()
@@ -83,6 +84,9 @@ def fill(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
         )
         cursor.execute("ANALYZE")
         print(f"  built HNSW over {size} chunks in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    bm25.refresh()  # the COPY wrote each chunk's BM25 weights before the average length was known
+    print(f"  BM25 weights of {size} chunks refreshed in {time.perf_counter() - started:.1f} s")
     queries = centres[rng.integers(0, 256, 100)] + 0.6 * rng.normal(size=(100, 384)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     texts = [f"{vocabulary[int(rng.integers(0, 30))]} {vocabulary[int(rng.integers(100, 5000))]}" for _ in range(100)]

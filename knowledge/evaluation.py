@@ -6,6 +6,7 @@ so ranked chunks are collapsed to their documents. Labelled questions (JSON line
 """
 
 import csv
+import hashlib
 import json
 import math
 import re
@@ -147,3 +148,15 @@ def mean_scores(per_query: list[dict[str, float]]) -> dict[str, float]:
 def collapse_to_documents(chunk_documents: list[str]) -> list[str]:
     """BEIR judges documents: keep each document's best-ranked chunk only."""
     return list(dict.fromkeys(chunk_documents))
+
+
+PARTS = ("all", "tune", "heldout")
+
+
+def in_part(query_id: str, part: str) -> bool:
+    """A fixed half of the queries tunes (fusion weight, fine-tuning), the other half reports:
+    by a hash of the id, so the split is the same on every machine and run."""
+    if part == "all":
+        return True
+    tune = int(hashlib.sha256(query_id.encode()).hexdigest(), 16) % 2 == 0
+    return tune == (part == "tune")

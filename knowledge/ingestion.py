@@ -19,7 +19,7 @@ from django.utils import timezone
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
-from knowledge import embedding
+from knowledge import bm25, embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
 from knowledge.dating import effective_dates
 from knowledge.documents import content_checksum
@@ -47,6 +47,7 @@ def document_ingest(*, document_id: int, force: bool = False) -> bool:
         return False
     model = active_name()
     _store([prepared], _embed_with_progress(prepared, model), model)
+    bm25.refresh_if_needed()
     return True
 
 
@@ -77,6 +78,7 @@ def documents_ingest(*, document_ids: list[int], on_done: Callable[[int], None] 
                 group = []
     if group:
         _embed_and_store(group, model, on_done)
+    bm25.refresh_if_needed()
 
 
 def _embed_and_store(group: list[_Prepared], model: str, on_done: Callable[[int], None]) -> str:

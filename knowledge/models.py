@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import HnswIndex, SparseVectorField, VectorField
 
 EMBEDDING_DIMENSIONS = 384
 
@@ -230,6 +230,41 @@ class LexemeStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lexeme} ({self.chunk_count})"
+
+
+# pgvector's largest sparse dimension; a term's id is its lexeme hashed into it (knowledge_term_id).
+TERM_DIMENSIONS = 1_000_000_000
+
+
+class ChunkTerms(models.Model):
+    """A chunk's BM25 term weights, tf·(k1+1)/(tf + k1·(1−b+b·dl/avgdl)) per stemmed term, so
+    that a query's score is one inner product with its terms' IDF. Written by the database
+    (triggers on knowledge_chunk, `lexical.refresh`), in a table of its own so that rewriting
+    the weights never rewrites a chunk's row and its HNSW entry."""
+
+    chunk = models.OneToOneField(
+        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="terms"
+    )  # the constraint is the database's own, ON DELETE CASCADE (migration 0009)
+    weights = SparseVectorField(dimensions=TERM_DIMENSIONS)
+    length = models.FloatField(help_text="dl: stemmed words but stop words, heading words counted with their weight")
+
+    def __str__(self) -> str:
+        return f"terms of chunk {self.chunk_id}"
+
+
+class LexicalIndex(models.Model):
+    """One row: the corpus statistics BM25 needs (chunks, total length) and the parameters the
+    stored weights were computed with; `bm25.refresh` rewrites them when these drift."""
+
+    chunks = models.BigIntegerField(default=0)
+    length_sum = models.FloatField(default=0)
+    avgdl = models.FloatField(null=True, help_text="the average length the stored weights use")
+    k1 = models.FloatField(null=True)
+    b = models.FloatField(null=True)
+    heading_weight = models.FloatField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.chunks} chunks, average length {self.avgdl}"
 
 
 class ApiToken(models.Model):

@@ -179,11 +179,21 @@ CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 32)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 4)
 RETRIEVAL_DENSE = env_bool("RETRIEVAL_DENSE", True)
 RETRIEVAL_LEXICAL = env_bool("RETRIEVAL_LEXICAL", True)
-RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
+# Fusion: the dense score's share in hybrid ranking; `calibrate_retrieval` chooses it on labelled sets.
+RETRIEVAL_DENSE_WEIGHT = float(os.environ.get("RETRIEVAL_DENSE_WEIGHT", "0.5"))
 RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)
 RETRIEVAL_DEDUPE = env_bool("RETRIEVAL_DEDUPE", True)
 RETRIEVAL_MMR_WEIGHT = float(os.environ.get("RETRIEVAL_MMR_WEIGHT", "0"))
-LEXICAL_MAX_TERM_MATCHES = env_int("LEXICAL_MAX_TERM_MATCHES", 5000)
+# Lexical candidates: chunks with a term found in at most this share of chunks (or this many);
+# commoner terms still score them (knowledge/retrieval/lexical.py).
+LEXICAL_SELECTIVE_SHARE = float(os.environ.get("LEXICAL_SELECTIVE_SHARE", "0.02"))
+LEXICAL_SELECTIVE_MIN = env_int("LEXICAL_SELECTIVE_MIN", 100)
+# BM25 (knowledge/bm25.py): changing one rewrites every chunk's stored weights at the next ingestion
+# or `make manage ARGS="lexical_index --refresh"`. Heading words count this many times.
+LEXICAL_BM25_K1 = float(os.environ.get("LEXICAL_BM25_K1", "1.2"))
+LEXICAL_BM25_B = float(os.environ.get("LEXICAL_BM25_B", "0.75"))
+LEXICAL_HEADING_WEIGHT = float(os.environ.get("LEXICAL_HEADING_WEIGHT", "1.0"))
+LEXICAL_REFRESH_DRIFT = float(os.environ.get("LEXICAL_REFRESH_DRIFT", "0.05"))
 RETRIEVAL_EXACT_MAX_CHUNKS = env_int("RETRIEVAL_EXACT_MAX_CHUNKS", 5000)
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 50_000)

@@ -1,7 +1,7 @@
 """Hybrid retrieval scoped by `access.readable_documents` inside the same SQL statements.
 
-Dense (pgvector HNSW, cosine) and lexical (full-text, IDF-weighted) candidates are fused by
-reciprocal rank fusion, overlapping chunks of a section are de-duplicated, and MMR or a
+Dense (pgvector HNSW, cosine) and lexical (BM25) candidates are fused by a calibrated convex
+combination of their scores, overlapping chunks of a section are de-duplicated, and MMR or a
 cross-encoder can reorder the result. Every stage is a setting, so `evaluate_retrieval`
 can compare them. Every query filters by the documents the user may read, so top-k is
 top-k of what they may read, and by the versions in force in the period the question asks
@@ -11,6 +11,7 @@ about its own time.
 
 import dataclasses
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +24,7 @@ from knowledge import conflicts, embedding, versions
 from knowledge.access import own_records, readable_documents, without_others_records
 from knowledge.dating import question_period
 from knowledge.embedding_models import question_model, with_current_model
+from knowledge.models import Chunk
 from knowledge.retrieval import dense, fusion, lexical, reranking
 from knowledge.retrieval.scope import Scope, scope_of
 
@@ -48,7 +50,7 @@ class Passage:
 class SearchOptions:
     dense: bool = True
     lexical: bool = True
-    rrf_k: int = 60
+    dense_weight: float = 0.5  # fusion: the dense score's share (calibrated: RETRIEVAL_DENSE_WEIGHT)
     candidates: int = 50
     dedupe: bool = True
     mmr_weight: float = 0.0  # 0 turns MMR off
@@ -61,7 +63,7 @@ class SearchOptions:
         return cls(
             dense=settings.RETRIEVAL_DENSE,
             lexical=settings.RETRIEVAL_LEXICAL,
-            rrf_k=settings.RETRIEVAL_RRF_K,
+            dense_weight=settings.RETRIEVAL_DENSE_WEIGHT,
             candidates=settings.RETRIEVAL_CANDIDATES,
             dedupe=settings.RETRIEVAL_DEDUPE,
             mmr_weight=settings.RETRIEVAL_MMR_WEIGHT,
@@ -115,13 +117,15 @@ def own_records_scope(user, *, today: date) -> Scope:
 
 def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
     """Each passage with how its version stands and whether its document has conflicts, read with the scope."""
+    standing = scope.standing({p.document_id for p in passages}) if passages else {}
+    undated = (versions.UNDATED, False)
     return [
         dataclasses.replace(
             p,
-            version=scope.notes.get(p.document_id, versions.UNDATED).label,
-            version_clause=scope.notes.get(p.document_id, versions.UNDATED).clause,
-            version_state=scope.notes.get(p.document_id, versions.UNDATED).state,
-            in_conflict=p.document_id in scope.conflicted,
+            version=standing.get(p.document_id, undated)[0].label,
+            version_clause=standing.get(p.document_id, undated)[0].clause,
+            version_state=standing.get(p.document_id, undated)[0].state,
+            in_conflict=standing.get(p.document_id, undated)[1],
         )
         for p in passages
     ]
@@ -204,18 +208,54 @@ def search_prepared(
     scope: Scope, query: str, vector: np.ndarray, *, k: int, options: SearchOptions, model: str | None = None
 ) -> list[Passage]:
     """The part after the query embedding (the benchmark times this, with `scope_of`); `model` made `vector`."""
-    pool = max(options.candidates, k)
-    ranked: dict[str, list[int]] = {}
+    pool = candidate_pool(scope, query, vector, n=max(options.candidates, k), options=options, model=model)
+    return ranked_passages(pool, query, k=k, options=options)
+
+
+@dataclass
+class Pool:
+    """Every stage's candidates with both scores each: what fusion ranks (calibration ranks it many times)."""
+
+    found: dict[str, list[int]]  # stage -> chunk ids, best first
+    rows: dict[int, dict]
+    bm25: dict[int, float]
+    timings_ms: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def candidate_pool(
+    scope: Scope, query: str, vector: np.ndarray, *, n: int, options: SearchOptions, model: str | None = None
+) -> Pool:
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, started: float) -> None:
+        timings[stage] = (time.perf_counter() - started) * 1000
+
+    found: dict[str, list[int]] = {}
+    bm25_scores: dict[int, float] = {}
+    started = time.perf_counter()
     if options.dense:
-        ranked["dense"] = dense.ranked_chunk_ids(scope, vector, pool, model=model, exact=options.exact)
+        found["dense"] = dense.ranked_chunk_ids(scope, vector, n, model=model, exact=options.exact)
+        timed("dense", started)
+    started = time.perf_counter()
+    terms = lexical.query_terms(query) if options.lexical else lexical.NO_TERMS
     if options.lexical:
-        ranked["lexical"] = lexical.ranked_chunk_ids(scope, query, pool)
-    candidates = fusion.reciprocal_rank_fusion(ranked, k=options.rrf_k)
-    if not candidates:
-        return []
-    rows = _rows([c.chunk_id for c in candidates], scope, vector, with_vectors=options.mmr_weight > 0)
-    by_id = {row["id"]: row for row in rows}
-    ordered = [(by_id[c.chunk_id], c) for c in candidates if c.chunk_id in by_id]
+        hits = lexical.ranked(scope, terms, n)
+        found["lexical"] = [chunk_id for chunk_id, _ in hits]
+        bm25_scores = dict(hits)
+        timed("lexical", started)
+    started = time.perf_counter()
+    ids = list(dict.fromkeys(chunk_id for ranked in found.values() for chunk_id in ranked))
+    rows = {row["id"]: row for row in _rows(ids, scope, vector, with_vectors=options.mmr_weight > 0)} if ids else {}
+    bm25_scores |= lexical.scores([i for i in rows if i not in bm25_scores], terms)
+    timed("rows", started)
+    return Pool(found, rows, bm25_scores, timings)
+
+
+def ranked_passages(pool: Pool, query: str, *, k: int, options: SearchOptions) -> list[Passage]:
+    weight = options.dense_weight if options.dense and options.lexical else float(options.dense)
+    similarity = {i: 1.0 - float(row["distance"]) for i, row in pool.rows.items()}
+    candidates = fusion.convex_combination(pool.found, similarity, pool.bm25, dense_weight=weight)
+    ordered = [(pool.rows[c.chunk_id], c) for c in candidates if c.chunk_id in pool.rows]
     if options.dedupe:
         kept = {id(row) for row in fusion.drop_overlapping([row for row, _ in ordered])}
         ordered = [(row, c) for row, c in ordered if id(row) in kept]
@@ -232,14 +272,17 @@ def search_prepared(
 
 
 def _rows(chunk_ids: list[int], scope: Scope, vector: np.ndarray, *, with_vectors: bool) -> list[dict]:
+    """The candidates' rows, by primary key. Each ranking statement filtered by the scope; the scope is
+    checked again here, in Python: bound into this statement too, the 5,000 document ids of a large
+    scope cost more to plan (3 ms) than fetching the rows."""
     fields = ["id", "document_id", "document__title", "heading_path", "page", "text", "char_start", "char_end"]
     rows = (
-        scope.chunks()
-        .filter(pk__in=chunk_ids)
+        Chunk.objects.filter(pk__in=chunk_ids)
         .annotate(distance=CosineDistance("embedding", vector))
         .values(*fields, "distance", *(["embedding"] if with_vectors else []))
     )
-    return list(rows)
+    allowed = scope.allowed_ids
+    return [row for row in rows if row["document_id"] in allowed]
 
 
 def _passage(row: dict, candidate: fusion.Candidate) -> Passage:
@@ -268,5 +311,8 @@ __all__ = [
     "search",
     "search_in",
     "search_prepared",
+    "candidate_pool",
+    "ranked_passages",
+    "Pool",
     "with_disagreements",
 ]

@@ -1,4 +1,4 @@
-"""Combine ranked lists: reciprocal rank fusion, de-duplication of overlapping chunks, optional MMR."""
+"""Combine the stages: a convex combination of normalised scores, de-duplication of overlapping chunks, optional MMR."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,15 +13,31 @@ class Candidate:
     stages: list[str]
 
 
-def reciprocal_rank_fusion(ranked: dict[str, Sequence[int]], *, k: int) -> list[Candidate]:
-    """score = sum over lists of 1 / (k + rank); k damps the weight of the very top ranks."""
-    fused: dict[int, Candidate] = {}
-    for stage, ids in ranked.items():
-        for rank, chunk_id in enumerate(ids, start=1):
-            candidate = fused.setdefault(chunk_id, Candidate(chunk_id, 0.0, []))
-            candidate.score += 1.0 / (k + rank)
-            candidate.stages.append(stage)
-    return sorted(fused.values(), key=lambda c: (-c.score, c.chunk_id))
+def convex_combination(
+    found: dict[str, Sequence[int]], dense: dict[int, float], lexical: dict[int, float], *, dense_weight: float
+) -> list[Candidate]:
+    """score = w·dense + (1 − w)·lexical, each min-max normalised over all candidates.
+
+    Every candidate has both scores (its cosine similarity and its BM25 score, 0 without a query
+    term), whichever stage found it, so a weight of 1 or 0 ranks exactly as that stage alone:
+    a calibrated weight can only be as good as the better stage or better, on the set it was
+    calibrated on. Reciprocal rank fusion, which this replaces, threw the scores away and let a
+    weak stage's ranks pull a strong one down (an HR handbook: hybrid 0.834 nDCG@10, dense 0.847).
+    """
+    ids = list(dict.fromkeys(chunk_id for ranked in found.values() for chunk_id in ranked))
+    dense_norm, lexical_norm = _min_max(dense, ids), _min_max(lexical, ids)
+    members = {stage: set(ranked) for stage, ranked in found.items()}
+    stages = {chunk_id: [stage for stage, ranked in members.items() if chunk_id in ranked] for chunk_id in ids}
+    fused = [Candidate(i, dense_weight * dense_norm[i] + (1 - dense_weight) * lexical_norm[i], stages[i]) for i in ids]
+    return sorted(fused, key=lambda c: (-c.score, c.chunk_id))
+
+
+def _min_max(scores: dict[int, float], ids: list[int]) -> dict[int, float]:
+    values = [scores.get(i, 0.0) for i in ids]
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    if high <= low:
+        return dict.fromkeys(ids, 0.0)
+    return {i: (scores.get(i, 0.0) - low) / (high - low) for i in ids}
 
 
 def drop_overlapping(rows: list[dict]) -> list[dict]:

@@ -7,8 +7,10 @@ into a join and sorts every allowed row, never using the HNSW index.
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
-from django.db.models import BooleanField, QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import BooleanField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -21,25 +23,32 @@ from knowledge.versions import VersionNote
 class Scope:
     document_ids: list[int]
     chunk_count: int
-    notes: dict[int, VersionNote] = field(default_factory=dict)  # how each version stands today
-    conflicted: frozenset[int] = frozenset()  # documents with open conflicts with another in the scope
+    allowed: QuerySet[Document] = field(default_factory=Document.objects.none)
+    today: date = field(default_factory=timezone.localdate)
+
+    @cached_property
+    def allowed_ids(self) -> frozenset[int]:
+        return frozenset(self.document_ids)
 
     def chunks(self) -> QuerySet[Chunk]:
-        condition = RawSQL("knowledge_chunk.document_id = ANY(%s)", (self.document_ids,), output_field=BooleanField())
+        condition = RawSQL(
+            "knowledge_chunk.document_id = ANY(%s::bigint[])", (self.document_ids,), output_field=BooleanField()
+        )
         return Chunk.objects.filter(condition)
+
+    def standing(self, document_ids: set[int]) -> dict[int, tuple[VersionNote, bool]]:
+        """How each of these documents' versions stands today, and whether it has an open conflict
+        with another document of the scope: read for the passages found, not for every document
+        the user may read (5,000 documents took 20 ms to read per question)."""
+        rows = (
+            versions.with_standing(self.allowed.filter(pk__in=document_ids))
+            .annotate(in_conflict=conflicts.open_conflicts_among(self.allowed))
+            .values("pk", "in_conflict", *versions.STANDING_FIELDS)
+        )
+        return {row["pk"]: (versions.note_of(row, self.today), row["in_conflict"]) for row in rows}
 
 
 def scope_of(allowed: QuerySet[Document], *, today: date | None = None) -> Scope:
-    """The same query also reads how each version stands on `today` and which documents have conflicts."""
-    today = today or timezone.localdate()
-    rows = list(
-        versions.with_standing(allowed)
-        .annotate(in_conflict=conflicts.open_conflicts_among(allowed))
-        .values("pk", "chunks_total", "in_conflict", *versions.STANDING_FIELDS)
-    )
-    return Scope(
-        document_ids=[row["pk"] for row in rows],
-        chunk_count=sum(row["chunks_total"] for row in rows),
-        notes={row["pk"]: versions.note_of(row, today) for row in rows},
-        conflicted=frozenset(row["pk"] for row in rows if row["in_conflict"]),
-    )
+    """One aggregate: the ids, bound into each ranking statement, and how many chunks they hold."""
+    found = allowed.aggregate(ids=ArrayAgg("pk", default=[]), chunks=Sum("chunks_total", default=0))
+    return Scope(found["ids"], found["chunks"], allowed, today or timezone.localdate())

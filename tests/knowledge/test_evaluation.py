@@ -5,6 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from knowledge.evaluation import evidence_units, load_labelled, score_ranking
+from knowledge.management.commands.evaluate_retrieval import WEIGHTS
 from knowledge.models import Document
 
 METHODS = {"dense", "lexical", "hybrid", "hybrid_all_versions"}
@@ -54,6 +55,67 @@ def test_beir_folder_is_evaluated_in_a_throwaway_knowledge_base(tmp_path, ingest
         assert METRICS <= set(scores) and scores["queries"] == 2
         assert scores["recall@20"] == 1.0 and scores["mrr@10"] == 1.0
     assert list(Document.objects.values_list("title", flat=True)) == ["Mine"]
+
+
+def write_more_beir(root, split: str = "train", n: int = 12):
+    """`n` documents and queries, each query judged by the qrels of `split` to its own document."""
+    topics = ["pension", "hotel", "mileage", "laptop", "parking", "canteen", "bicycle", "dentist", "sabbatical",
+              "overtime", "childcare", "relocation", "uniform", "library"][:n]  # fmt: skip
+    corpus = [{"_id": f"d{i}", "title": t.title(), "text": f"Rules for the {t} benefit: ask HR about {t}."}
+              for i, t in enumerate(topics)]  # fmt: skip
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus))
+    (root / "queries.jsonl").write_text("\n".join(json.dumps({"_id": f"q{i}", "text": f"{t} rules"})
+                                                  for i, t in enumerate(topics)))  # fmt: skip
+    rows = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
+    (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calibration_tunes_on_one_half_reports_on_the_other_beside_bm25s(tmp_path):
+    write_more_beir(tmp_path)
+    out = io.StringIO()
+    pairs = tmp_path / "pairs.jsonl"
+    call_command("evaluate_retrieval", str(tmp_path), "--split", "train", "--calibrate", "--compare-bm25",
+                 "--write-pairs", str(pairs), "--json", stdout=out)  # fmt: skip
+    report = json.loads(out.getvalue())
+    tuning = report["calibration"]["tuning_queries"]
+    assert 0 < tuning < 12 and report["hybrid"]["queries"] == 12 - tuning, "the halves do not overlap"
+    assert report["calibration"]["dense_weight"] in WEIGHTS
+    curve = report["calibration"]["tuning_ndcg@10"]
+    assert max(curve.values()) >= max(curve["0.0"], curve["1.0"])
+    for method in ("dense", "lexical", "hybrid", "hybrid_calibrated", "bm25s"):
+        assert report[method]["ndcg@10"] > 0.5, method
+    stages = report["hybrid"]["stage_p50_ms"]
+    assert set(stages) == {"question embedding", "scope", "dense", "lexical", "rows", "fusion"}
+    written = [json.loads(line) for line in pairs.read_text().splitlines()]
+    assert len(written) == tuning and all(row["passage"].split("\n")[0].istitle() for row in written)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_split_without_its_qrels_file_is_an_error(tmp_path):
+    write_more_beir(tmp_path, split="train")
+    with pytest.raises(CommandError, match="test.tsv is missing"):
+        call_command("evaluate_retrieval", str(tmp_path))
+    with pytest.raises(CommandError, match="dev.tsv is missing"):
+        call_command("evaluate_retrieval", str(tmp_path), "--split", "dev")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_glob_keeps_files_of_the_same_name_in_different_folders(tmp_path):
+    docs = tmp_path / "docs"
+    for folder, text in [("leave", "Annual leave is 25 days."), ("travel", "Trains under five hours.")]:
+        (docs / folder).mkdir(parents=True)
+        (docs / folder / "index.md").write_text(f"# {folder.title()}\n\n{text}")
+    (docs / "notes.txt").write_text("Not matched by the pattern.")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "trains?", "evidence": "Trains under five hours."}) + "\n")
+    out = io.StringIO()
+    call_command("evaluate_retrieval", str(questions), "--documents", str(docs), "--glob", "*.md", "--json",
+                 stdout=out)  # fmt: skip
+    report = json.loads(out.getvalue())
+    assert report["hybrid"]["chunks"] == 2, "both index.md files were ingested, notes.txt was not"
+    assert report["hybrid"]["recall@5"] == 1.0
 
 
 @pytest.mark.django_db(transaction=True)

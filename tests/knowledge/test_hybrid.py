@@ -102,10 +102,30 @@ def test_user_who_may_read_nothing_gets_nothing_from_any_stage(people):
     assert len(search(people.alice, "synthetic", k=5)) == 5
 
 
-def test_reciprocal_rank_fusion_rewards_agreement():
-    fused = fusion.reciprocal_rank_fusion({"dense": [1, 2, 3], "lexical": [3, 4]}, k=60)
-    assert fused[0].chunk_id == 3 and fused[0].stages == ["dense", "lexical"]
-    assert [c.chunk_id for c in fused[1:]] == [1, 2, 4]
+def test_fusion_weight_one_or_zero_ranks_as_that_stage_alone():
+    found = {"dense": [1, 2, 3], "lexical": [4, 3]}
+    similarity = {1: 0.9, 2: 0.8, 3: 0.7, 4: 0.1}
+    bm25 = {4: 12.0, 3: 6.0}
+    assert [c.chunk_id for c in fusion.convex_combination(found, similarity, bm25, dense_weight=1.0)] == [1, 2, 3, 4]
+    assert [c.chunk_id for c in fusion.convex_combination(found, similarity, bm25, dense_weight=0.0)][:2] == [4, 3]
+    fused = fusion.convex_combination(found, similarity, bm25, dense_weight=0.5)
+    assert fused[0].chunk_id == 3, "second by similarity, second by BM25: first together"
+    assert next(c for c in fused if c.chunk_id == 3).stages == ["dense", "lexical"]
+
+
+def test_fusion_rewards_a_passage_both_stages_rank_well():
+    found = {"dense": [1, 2, 3], "lexical": [3, 5, 1]}
+    similarity = {1: 0.80, 2: 0.78, 3: 0.79, 5: 0.2}
+    bm25 = {3: 10.0, 5: 9.0, 1: 1.0}
+    fused = fusion.convex_combination(found, similarity, bm25, dense_weight=0.5)
+    assert fused[0].chunk_id == 3, "close second on similarity and first on BM25"
+    assert {c.chunk_id for c in fused} == {1, 2, 3, 5}
+
+
+def test_fusion_of_one_candidate_or_equal_scores_is_defined():
+    assert [c.chunk_id for c in fusion.convex_combination({"dense": [7]}, {7: 0.5}, {}, dense_weight=0.3)] == [7]
+    fused = fusion.convex_combination({"dense": [2, 1]}, {1: 0.5, 2: 0.5}, {}, dense_weight=0.5)
+    assert [c.chunk_id for c in fused] == [1, 2] and all(c.score == 0.0 for c in fused)
 
 
 def test_overlapping_chunks_of_one_section_are_deduplicated():
@@ -125,7 +145,7 @@ def test_mmr_prefers_a_different_passage_over_a_near_duplicate():
 
 
 def test_a_very_common_term_scores_but_does_not_select(people, ingest, settings):
-    settings.LEXICAL_MAX_TERM_MATCHES = 2
+    settings.LEXICAL_SELECTIVE_MIN, settings.LEXICAL_SELECTIVE_SHARE = 2, 0.0
     ingest("a.md", "# A\n\nEmployee handbook.\n\n# B\n\nEmployee parking.\n\n# C\n\nEmployee form HR-9 and pension.")
     scope = scope_of(readable_documents(people.bob))
     found = Chunk.objects.filter(pk__in=lexical.ranked_chunk_ids(scope, "employee pension", 10))

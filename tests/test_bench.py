@@ -40,3 +40,47 @@ def test_the_search_bench_runs_at_a_tiny_size():
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"hybrid_p50_ms=[\d.]+ dense_p50_ms=[\d.]+ min_filtered_recall_at_10=[\d.]+", last)
+
+
+def run_bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env or base, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_tuning_bench_runs_at_a_tiny_size():
+    result = run_bench("bench/finetune.py", "--pairs", "8", "--epochs", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "8 pairs" in result.stdout
+
+
+def test_the_model_switch_bench_runs_at_a_tiny_size():
+    result = run_bench("bench/switch.py", "--chunks", "40", "--batch", "20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"build of 40 chunks", result.stdout)
+
+
+def test_the_load_bench_runs_at_a_tiny_size():
+    result = run_bench("bench/load.py", "--sessions", "2", "--questions", "1", "--tokens", "3", "--rate", "100")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^sessions=2 errors=0 ttft_p95_s=[\d.]+$", result.stdout, re.MULTILINE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_token_bench_runs_against_a_server(people, ingest, llm_settings):
+    from tests.processes import Daphne
+    from tests.test_processes import server_env
+
+    ingest("leave.md", "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days a year.")
+    server = Daphne(server_env(llm_settings))
+    server.start()
+    try:
+        result = run_bench(
+            "bench/ttft.py", "--url", server.url, "--user", "bob", "--password", "pw-bob-123", "--n", "1",
+            env=server_env(llm_settings),
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^questions=1 ttft_p50_s=[\d.]+ total_p50_s=[\d.]+$", result.stdout, re.MULTILINE)

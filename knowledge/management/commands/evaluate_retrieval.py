@@ -209,12 +209,18 @@ class Command(BaseCommand):
             return mean_scores([self.judge.score(p, q) for p, q in zip(ranked, among, strict=True)])["ndcg@10"]
 
         curve = {weight: round(ndcg(weight, tuning), 4) for weight in WEIGHTS}
+        scored_curve = {weight: round(ndcg(weight, queries), 4) for weight in WEIGHTS}
         best = max(WEIGHTS, key=lambda w: (curve[w], -abs(w - 0.5)))
         options = replace(hybrid, dense_weight=best)
         scores = [self.judge.score(ranked_passages(pools[q.id], q.text, k=DEPTH, options=options), q) for q in queries]
         return {
             "hybrid_calibrated": {**{k: round(v, 4) for k, v in mean_scores(scores).items()}, **common},
-            "calibration": {"dense_weight": best, "tuning_queries": len(tuning), "tuning_ndcg@10": curve},
+            "calibration": {
+                "dense_weight": best,
+                "tuning_queries": len(tuning),
+                "tuning_ndcg@10": curve,
+                "heldout_ndcg@10": scored_curve,  # for choosing one weight that holds on several sets
+            },
         }
 
 
@@ -320,5 +326,7 @@ def _table(report: dict) -> str:
         calibration = report["calibration"]
         curve = ", ".join(f"{w}: {v}" for w, v in calibration["tuning_ndcg@10"].items())
         lines.append(f"tuning nDCG@10 by dense weight ({calibration['tuning_queries']} questions): {curve}")
+        curve = ", ".join(f"{w}: {v}" for w, v in calibration["heldout_ndcg@10"].items())
+        lines.append(f"held-out nDCG@10 by dense weight: {curve}")
         lines.append(f"RETRIEVAL_DENSE_WEIGHT={calibration['dense_weight']}  (scores above: the held-out half)")
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Bench scripts run at a tiny size, so none rots unnoticed (the figures themselves are not checked)."""
 
+import json
 import os
 import re
 import subprocess
@@ -84,3 +85,18 @@ def test_the_first_token_bench_runs_against_a_server(people, ingest, llm_setting
         server.stop()
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^questions=1 ttft_p50_s=[\d.]+ total_p50_s=[\d.]+$", result.stdout, re.MULTILINE)
+
+
+def test_the_retrieval_plot_is_drawn_from_reports(tmp_path):
+    base = {"lexical": {"ndcg@10": 0.68}, "dense": {"ndcg@10": 0.66}, "hybrid": {"ndcg@10": 0.7},
+            "hybrid_calibrated": {"ndcg@10": 0.73}, "bm25s": {"ndcg@10": 0.69}}  # fmt: skip
+    tuned = {"lexical": {"ndcg@10": 0.68}, "dense": {"ndcg@10": 0.71}, "hybrid": {"ndcg@10": 0.75}}
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "tuned.json").write_text(json.dumps(tuned))
+    out = tmp_path / "plot.svg"
+    result = run_bench("bench/plot_retrieval.py", str(tmp_path / "base.json"), str(tmp_path / "tuned.json"),
+                       "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    drawn = out.read_text()
+    assert drawn.startswith("<svg") and drawn.count("<rect") == 1 + 4 + 3 + 2, "background, bars, legend"
+    assert "0.730" in drawn and "0.750" in drawn, "hybrid is the calibrated figure when there is one"

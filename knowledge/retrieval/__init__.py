@@ -50,7 +50,7 @@ class Passage:
 class SearchOptions:
     dense: bool = True
     lexical: bool = True
-    dense_weight: float = 0.5  # fusion: the dense score's share (calibrated: RETRIEVAL_DENSE_WEIGHT)
+    dense_weight: float = 0.7  # fusion: the dense score's share (calibrated: RETRIEVAL_DENSE_WEIGHT)
     candidates: int = 50
     dedupe: bool = True
     mmr_weight: float = 0.0  # 0 turns MMR off

@@ -84,7 +84,7 @@ def test_calibration_tunes_on_one_half_reports_on_the_other_beside_bm25s(tmp_pat
     assert report["calibration"]["dense_weight"] in WEIGHTS
     curve = report["calibration"]["tuning_ndcg@10"]
     assert max(curve.values()) >= max(curve["0.0"], curve["1.0"])
-    for method in ("dense", "lexical", "hybrid", "hybrid_calibrated", "bm25s"):
+    for method in ("dense", "lexical", "hybrid", "hybrid_calibrated", "bm25s", "bm25s_chunks"):
         assert report[method]["ndcg@10"] > 0.5, method
     stages = report["hybrid"]["stage_p50_ms"]
     assert set(stages) == {"question embedding", "scope", "dense", "lexical", "rows", "fusion"}
@@ -112,10 +112,11 @@ def test_glob_keeps_files_of_the_same_name_in_different_folders(tmp_path):
     questions.write_text(json.dumps({"question": "trains?", "evidence": "Trains under five hours."}) + "\n")
     out = io.StringIO()
     call_command("evaluate_retrieval", str(questions), "--documents", str(docs), "--glob", "*.md", "--json",
-                 stdout=out)  # fmt: skip
+                 "--compare-bm25", stdout=out)  # fmt: skip
     report = json.loads(out.getvalue())
     assert report["hybrid"]["chunks"] == 2, "both index.md files were ingested, notes.txt was not"
     assert report["hybrid"]["recall@5"] == 1.0
+    assert report["bm25s"]["recall@5"] == 1.0, "the reference ranks the same chunks"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -185,7 +185,8 @@ class Command(BaseCommand):
         if tuning:
             report.update(self.calibrate(tuning, queries, vectors, common))
         if compare_bm25:
-            report["bm25s"] = {**_bm25s_scores(corpus, queries, self.judge), **common}
+            reference = _bm25s_scores(corpus, queries, self.judge)
+            report.update({name: {**scores, **common} for name, scores in reference.items()})
         return report
 
     def pool(self, query, vector, options: SearchOptions):
@@ -228,14 +229,16 @@ class _Judge:
     """Which relevant units a ranking covers: BEIR documents (chunks collapsed to their document)
     or labelled evidence texts."""
 
-    def __init__(self, corpus_ids: dict[int, str]) -> None:
+    def __init__(self, corpus_ids: dict[int, str], *, by_id: bool = False) -> None:
         self.corpus_ids = corpus_ids
+        self.by_id = by_id  # the passages' document_id is the corpus id itself
 
     def score(self, passages: list, query) -> dict[str, float]:
-        if self.corpus_ids:
-            ranked = collapse_to_documents([self.corpus_ids[p.document_id] for p in passages])
+        if self.corpus_ids or self.by_id:
+            ids = [p.document_id if self.by_id else self.corpus_ids[p.document_id] for p in passages]
+            ranked = collapse_to_documents(ids)[:DEPTH]
             return score_ranking([[d] if d in query.relevant else [] for d in ranked], query.relevant)
-        return score_ranking([evidence_units(p.text, query) for p in passages], query.relevant)
+        return score_ranking([evidence_units(p.text, query) for p in passages[:DEPTH]], query.relevant)
 
 
 def _matching(documents: Path, glob: str) -> Path:
@@ -261,29 +264,42 @@ def _bm25s():
     return bm25s, Stemmer.Stemmer("english")
 
 
-def _bm25s_scores(corpus, queries: list, judge: _Judge) -> dict[str, float]:
-    """The reference: bm25s (k1 1.5, b 0.75, English stop words, Snowball stemmer) over whole BEIR
-    documents, title and text, as the published baselines rank them; over the ingested chunks
-    (heading and text) for labelled questions."""
-    bm25s, stemmer = _bm25s()
+def _bm25s_scores(corpus, queries: list, judge: _Judge) -> dict[str, dict]:
+    """The reference: bm25s (k1 1.5, b 0.75, English stop words, Snowball stemmer). For a BEIR set,
+    over whole documents, title and text, as the published baselines rank them ("bm25s"), and over
+    the chunks we ingested, heading and text, collapsed to their documents ("bm25s_chunks": the
+    same units our lexical stage ranks). For labelled questions, over the chunks."""
+    chunks = list(Chunk.objects.values_list("document_id", "heading_path", "text"))
+    over_chunks = [(document_id, embedding_text(h, t)) for document_id, h, t in chunks]
+    found = {"bm25s_chunks" if corpus is not None else "bm25s": _bm25s_ranked(over_chunks, queries, judge)}
     if corpus is not None:
-        ids = list(corpus.documents)
-        texts = [f"{title} {text}" for title, text in corpus.documents.values()]
-    else:
-        chunks = list(Chunk.objects.values_list("heading_path", "text"))
-        ids, texts = [], [embedding_text(h, t) for h, t in chunks]
+        documents = [(cid, f"{title} {text}") for cid, (title, text) in corpus.documents.items()]
+        found["bm25s"] = _bm25s_ranked(documents, queries, _Judge({}, by_id=True))
+    return found
+
+
+def _bm25s_ranked(units: list[tuple], queries: list, judge: "_Judge") -> dict[str, float]:
+    """`units` are (document key, text); `judge` scores each query's ranked units. DEPTH of them,
+    as our stages return DEPTH chunks."""
+    bm25s, stemmer = _bm25s()
     retriever = bm25s.BM25()
+    texts = [text for _, text in units]
     retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
     tokens = bm25s.tokenize([q.text for q in queries], stopwords="en", stemmer=stemmer, show_progress=False)
     found, _ = retriever.retrieve(tokens, k=min(DEPTH, len(texts)), show_progress=False)
     per_query = []
     for query, row in zip(queries, found, strict=True):
-        if ids:
-            ranked = [ids[i] for i in row]
-            per_query.append(score_ranking([[d] if d in query.relevant else [] for d in ranked], query.relevant))
-        else:
-            per_query.append(score_ranking([evidence_units(texts[i], query) for i in row], query.relevant))
+        ranked = [_Unit(units[i][0], units[i][1]) for i in row]
+        per_query.append(judge.score(ranked, query))
     return {k: round(v, 4) for k, v in mean_scores(per_query).items()}
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A ranked text for `_Judge`, shaped like a Passage."""
+
+    document_id: object
+    text: str
 
 
 def _write_pairs(path: Path, corpus, queries: list) -> None:

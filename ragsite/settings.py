@@ -191,7 +191,7 @@ RETRIEVAL_MMR_WEIGHT = float(os.environ.get("RETRIEVAL_MMR_WEIGHT", "0"))
 LEXICAL_SELECTIVE_SHARE = float(os.environ.get("LEXICAL_SELECTIVE_SHARE", "0.02"))
 LEXICAL_SELECTIVE_MIN = env_int("LEXICAL_SELECTIVE_MIN", 100)
 # BM25 (knowledge/bm25.py): changing one rewrites every chunk's stored weights at the next ingestion
-# or `make manage ARGS="lexical_index --refresh"`. Heading words count this many times.
+# or with `make manage ARGS="lexical_index --refresh"`. Heading words count this many times.
 LEXICAL_BM25_K1 = float(os.environ.get("LEXICAL_BM25_K1", "1.2"))
 LEXICAL_BM25_B = float(os.environ.get("LEXICAL_BM25_B", "0.75"))
 LEXICAL_HEADING_WEIGHT = float(os.environ.get("LEXICAL_HEADING_WEIGHT", "1.0"))

@@ -121,3 +121,21 @@ def test_lexical_stage_never_returns_what_the_user_may_not_read(people, ingest):
     assert stored_scores(people.bob, "salary bands") == {}
     assert search(people.bob, "salary bands", k=5, options=LEXICAL_ONLY) == []
     assert len(stored_scores(people.alice, "salary bands")) == 1
+
+
+def test_the_command_shows_the_index_and_refreshes_it(people, ingest, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ingest("a.md", CORPUS["pension.md"])
+    out = StringIO()
+    call_command("lexical_index", stdout=out)
+    assert "1 chunks" in out.getvalue() and "k1 1.2, b 0.75" in out.getvalue()
+    assert "changed" not in out.getvalue()
+    settings.LEXICAL_BM25_B = 0.3
+    out = StringIO()
+    call_command("lexical_index", stdout=out)
+    assert "changed" in out.getvalue()
+    call_command("lexical_index", "--refresh", stdout=StringIO())
+    assert bm25.statistics().parameters.b == 0.3

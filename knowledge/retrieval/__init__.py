@@ -50,7 +50,7 @@ class Passage:
 class SearchOptions:
     dense: bool = True
     lexical: bool = True
-    dense_weight: float = 0.7  # fusion: the dense score's share (calibrated: RETRIEVAL_DENSE_WEIGHT)
+    dense_weight: float = 0.85  # fusion: the dense score's share (calibrated: RETRIEVAL_DENSE_WEIGHT)
     candidates: int = 50
     dedupe: bool = True
     mmr_weight: float = 0.0  # 0 turns MMR off
@@ -118,17 +118,14 @@ def own_records_scope(user, *, today: date) -> Scope:
 def with_standing(passages: list[Passage], scope: Scope) -> list[Passage]:
     """Each passage with how its version stands and whether its document has conflicts, read with the scope."""
     standing = scope.standing({p.document_id for p in passages}) if passages else {}
-    undated = (versions.UNDATED, False)
-    return [
-        dataclasses.replace(
-            p,
-            version=standing.get(p.document_id, undated)[0].label,
-            version_clause=standing.get(p.document_id, undated)[0].clause,
-            version_state=standing.get(p.document_id, undated)[0].state,
-            in_conflict=standing.get(p.document_id, undated)[1],
+
+    def placed(passage: Passage) -> Passage:
+        note, in_conflict = standing.get(passage.document_id, (versions.UNDATED, False))
+        return dataclasses.replace(
+            passage, version=note.label, version_clause=note.clause, version_state=note.state, in_conflict=in_conflict
         )
-        for p in passages
-    ]
+
+    return [placed(p) for p in passages]
 
 
 def with_disagreements(scope: Scope, passages: list[Passage]) -> tuple[list[Passage], list[conflicts.Disagreement]]:
@@ -182,6 +179,7 @@ def passages_for_answer(
     passages = search_in(scope, question, k=settings.RETRIEVAL_TOP_K, options=options)
     mine = {r.chunk_id for r in records}
     relevant = [p for p in passages if relevant_enough(p, question) and p.chunk_id not in mine]
+    relevant += _naming_an_acronym(scope, question, missing_from=relevant + records)
     relevant, disagreements = with_disagreements(scope, relevant)
     return AnswerPassages(records + relevant, disagreements, len(records))
 
@@ -193,6 +191,26 @@ def relevant_enough(passage: Passage, question: str) -> bool:
         return True
     acronyms = set(ACRONYM.findall(question))
     return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
+
+
+def _naming_an_acronym(scope: Scope, question: str, *, missing_from: list[Passage]) -> list[Passage]:
+    """The best BM25 passage that names an acronym of the question (TOIL, KIT), when none of the
+    passages found does. Its similarity is noise (for "What is TOIL?" every passage is 0.07 to
+    0.11 from the question), so the fused ranking may leave it out; for an answer it is the one
+    passage that says what the acronym means."""
+    acronyms = set(ACRONYM.findall(question))
+    if not acronyms or any(_names(p.text, acronyms) for p in missing_from):
+        return []
+    terms = lexical.query_terms(" ".join(acronyms))
+    for chunk_id, _ in lexical.ranked(scope, terms, 5):
+        found = with_standing(_passages_by_id(scope, {chunk_id}), scope)
+        if found and _names(found[0].text, acronyms):
+            return [dataclasses.replace(found[0], stages=("lexical",))]
+    return []
+
+
+def _names(text: str, acronyms: set[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(a)}\b", text) for a in acronyms)
 
 
 def _passages_by_id(scope: Scope, chunk_ids: set[int]) -> list[Passage]:

@@ -16,28 +16,27 @@ class Candidate:
 def convex_combination(
     found: dict[str, Sequence[int]], dense: dict[int, float], lexical: dict[int, float], *, dense_weight: float
 ) -> list[Candidate]:
-    """score = w·dense + (1 − w)·lexical, each min-max normalised over all candidates.
+    """score = w·cosine similarity + (1 − w)·BM25 / the best BM25 score among the candidates.
 
     Every candidate has both scores (its cosine similarity and its BM25 score, 0 without a query
     term), whichever stage found it, so a weight of 1 or 0 ranks exactly as that stage alone:
     a calibrated weight can only be as good as the better stage or better, on the set it was
-    calibrated on. Reciprocal rank fusion, which this replaces, threw the scores away and let a
-    weak stage's ranks pull a strong one down (an HR handbook: hybrid 0.834 nDCG@10, dense 0.847).
+    calibrated on. The similarity is used as it is, not stretched over the candidates: for
+    "What is TOIL?" every passage is about as far (0.07 to 0.11), and stretched, that noise
+    outweighed the one passage that names TOIL (answers also keep a passage that names an
+    acronym of the question: `passages_for_answer`). Reciprocal rank fusion, which this replaces,
+    threw the scores away and let a weak stage's ranks pull a strong one down (an HR handbook:
+    hybrid 0.834 nDCG@10, dense alone 0.847).
     """
     ids = list(dict.fromkeys(chunk_id for ranked in found.values() for chunk_id in ranked))
-    dense_norm, lexical_norm = _min_max(dense, ids), _min_max(lexical, ids)
+    best = max((lexical.get(i, 0.0) for i in ids), default=0.0)
+    lexical_share = {i: lexical.get(i, 0.0) / best if best > 0 else 0.0 for i in ids}
     members = {stage: set(ranked) for stage, ranked in found.items()}
     stages = {chunk_id: [stage for stage, ranked in members.items() if chunk_id in ranked] for chunk_id in ids}
-    fused = [Candidate(i, dense_weight * dense_norm[i] + (1 - dense_weight) * lexical_norm[i], stages[i]) for i in ids]
+    fused = [
+        Candidate(i, dense_weight * dense.get(i, 0.0) + (1 - dense_weight) * lexical_share[i], stages[i]) for i in ids
+    ]
     return sorted(fused, key=lambda c: (-c.score, c.chunk_id))
-
-
-def _min_max(scores: dict[int, float], ids: list[int]) -> dict[int, float]:
-    values = [scores.get(i, 0.0) for i in ids]
-    low, high = min(values, default=0.0), max(values, default=0.0)
-    if high <= low:
-        return dict.fromkeys(ids, 0.0)
-    return {i: (scores.get(i, 0.0) - low) / (high - low) for i in ids}
 
 
 def drop_overlapping(rows: list[dict]) -> list[dict]:

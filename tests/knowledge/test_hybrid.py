@@ -125,7 +125,35 @@ def test_fusion_rewards_a_passage_both_stages_rank_well():
 def test_fusion_of_one_candidate_or_equal_scores_is_defined():
     assert [c.chunk_id for c in fusion.convex_combination({"dense": [7]}, {7: 0.5}, {}, dense_weight=0.3)] == [7]
     fused = fusion.convex_combination({"dense": [2, 1]}, {1: 0.5, 2: 0.5}, {}, dense_weight=0.5)
-    assert [c.chunk_id for c in fused] == [1, 2] and all(c.score == 0.0 for c in fused)
+    assert [c.chunk_id for c in fused] == [1, 2] and all(c.score == 0.25 for c in fused)
+
+
+def test_fusion_does_not_stretch_similarities_that_are_all_noise():
+    """ "What is TOIL?": every passage about as far from the question; one names TOIL."""
+    found = {"dense": [1, 2, 3, 4], "lexical": [9]}
+    similarity = {1: 0.107, 2: 0.105, 3: 0.103, 4: 0.085, 9: -0.097}
+    fused = fusion.convex_combination(found, similarity, {9: 4.2}, dense_weight=0.7)
+    assert fused[0].chunk_id == 9, "stretched to 0..1, the noise would have put 9 last"
+
+
+@pytest.mark.parametrize("who", ["bob", "alice"])
+def test_an_answer_keeps_the_passage_naming_the_acronym_the_user_may_read(people, ingest, who):
+    ingest("holidays.md", "# Public holidays\n\nIf you work on a public holiday you get a day off in lieu (TOIL).",
+           groups=[people.managers])  # fmt: skip
+    questions = "\n\n".join(f"# What is it {i}?\n\nWhat is this? It is what it is, number {i}." for i in range(8))
+    ingest("other.md", questions)
+    from django.utils import timezone
+
+    from knowledge.retrieval import passages_for_answer
+
+    user = getattr(people, who)
+    by_similarity = SearchOptions(dense_weight=1.0)  # the ranking alone would leave it out
+    found = passages_for_answer(user, "What is TOIL?", today=timezone.localdate(), options=by_similarity)
+    naming = [p for p in found.passages if "TOIL" in p.text]
+    if who == "alice":
+        assert len(naming) == 1 and naming[0].stages == ("lexical",)
+    else:
+        assert naming == [] and all("TOIL" not in p.text and "lieu" not in p.text for p in found.passages)
 
 
 def test_overlapping_chunks_of_one_section_are_deduplicated():

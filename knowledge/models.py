@@ -246,7 +246,7 @@ class ChunkTerms(models.Model):
         Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="terms"
     )  # the constraint is the database's own, ON DELETE CASCADE (migration 0009)
     weights = SparseVectorField(dimensions=TERM_DIMENSIONS)
-    length = models.FloatField(help_text="dl: stemmed words but stop words, heading words counted with their weight")
+    length = models.FloatField(help_text="dl: stemmed words but stop words, heading words weighted")
 
     def __str__(self) -> str:
         return f"terms of chunk {self.chunk_id}"

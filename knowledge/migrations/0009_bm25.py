@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('chunk', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, primary_key=True, related_name='terms', serialize=False, to='knowledge.chunk')),
                 ('weights', pgvector.django.sparsevec.SparseVectorField(dimensions=1000000000)),
-                ('length', models.FloatField(help_text='dl: stemmed words without stop words, heading words counted with their weight')),
+                ('length', models.FloatField(help_text='dl: stemmed words but stop words, heading words weighted')),
             ],
         ),
         migrations.CreateModel(

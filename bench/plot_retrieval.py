@@ -15,14 +15,9 @@ COLOURS = ["#4c72b0", "#dd8452"]
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 320, 50, 60, 40
 
 
-def hybrid_of(report: dict) -> float:
-    return report.get("hybrid_calibrated", report["hybrid"])["ndcg@10"]
-
-
 def values(report: dict) -> list[float | None]:
-    found = {name: report[name]["ndcg@10"] for name, _ in STAGES if name in report}
-    found["hybrid"] = hybrid_of(report)
-    return [found.get(name) for name, _ in STAGES]
+    """nDCG@10 of each stage; hybrid with the configured weight, as the product ranks."""
+    return [report[name]["ndcg@10"] if name in report else None for name, _ in STAGES]
 
 
 def svg(series: list[tuple[str, list[float | None]]], title: str) -> str:

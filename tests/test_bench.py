@@ -99,4 +99,4 @@ def test_the_retrieval_plot_is_drawn_from_reports(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     drawn = out.read_text()
     assert drawn.startswith("<svg") and drawn.count("<rect") == 1 + 4 + 3 + 2, "background, bars, legend"
-    assert "0.730" in drawn and "0.750" in drawn, "hybrid is the calibrated figure when there is one"
+    assert "0.700" in drawn and "0.750" in drawn and "0.730" not in drawn, "hybrid as configured, not calibrated"

@@ -190,7 +190,7 @@ def relevant_enough(passage: Passage, question: str) -> bool:
     if passage.similarity >= settings.RETRIEVAL_MIN_SCORE:
         return True
     acronyms = set(ACRONYM.findall(question))
-    return "lexical" in passage.stages and any(re.search(rf"\b{a}\b", passage.text) for a in acronyms)
+    return "lexical" in passage.stages and _names(passage.text, acronyms)
 
 
 def _naming_an_acronym(scope: Scope, question: str, *, missing_from: list[Passage]) -> list[Passage]:

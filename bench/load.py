@@ -34,8 +34,17 @@ from ttft import QUESTIONS
 ANSWER_TIMEOUT_S = 60
 
 
-def serve_fixed_rate_llm(port: int, tokens: int, rate: float) -> None:
-    """An OpenAI-compatible streaming endpoint: first token at once, then one every 1/rate s."""
+ANSWER_SENTENCE = ["Employees", " get", " 25", " days", " [1]."]
+
+
+def serve_fixed_rate_llm(port: int, tokens: int, rate: float, sentence_first: bool = False) -> None:
+    """An OpenAI-compatible streaming endpoint: first token at once, then one every 1/rate s.
+
+    The answer's one sentence ends the stream, or with `sentence_first` opens it (the gate shows
+    whole sentences only, so that is when the first words can reach the page).
+    """
+    filler = max(0, tokens - len(ANSWER_SENTENCE))
+    pieces = [*ANSWER_SENTENCE, *[" word"] * filler] if sentence_first else [*["word "] * filler, *ANSWER_SENTENCE]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -46,8 +55,7 @@ def serve_fixed_rate_llm(port: int, tokens: int, rate: float) -> None:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for index in range(tokens):
-                piece = "Employees get 25 days [1]." if index == tokens - 1 else "word "
+            for piece in pieces:
                 chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from chat import extraction, notes, personal, prompting, protocol
+from chat import extraction, notes, passage_vectors, personal, prompting, protocol
 from chat.audit import audit_record
 from chat.citations import ResolvedAnswer, resolve_citations, section_of
 from chat.extraction import Evidence
@@ -121,7 +122,7 @@ async def _prepare(
         searched, found.passages, context_tokens=backend.context_tokens, answer_tokens=settings.LLM_MAX_TOKENS
     )
     turn.disagreements = found.disagreements
-    encode = embedding.encode_once_each()
+    encode = embedding.encode_once_each(await _known_vectors(searched, turn.passages))
     focus = question if searched != question else ""
     turn.evidence = await _find_evidence(
         searched, AnswerPassages(turn.passages, found.disagreements, found.records), encode, focus
@@ -192,6 +193,8 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
         gate=gate.report.as_json(),
         notes=added,
     )
+    whole = [p for p in turn.passages if not p.text.endswith(prompting.TRIM_MARK)]
+    _in_background(_remember_vectors(whole, gate.encode))
 
 
 async def _store_unless_stored(turn: Turn, status: str, error: str) -> None:
@@ -267,6 +270,32 @@ def _passages_for(user, searched: str, *, today: date, options: SearchOptions | 
 
 
 _find_passages = database_sync_to_async(_passages_for, thread_sensitive=False, executor=_SEARCHES)
+
+
+def _known(question: str, passages: list[Passage]) -> dict[str, np.ndarray]:
+    """The vectors this answer need not encode: the question's (the search's, when the base
+    model searches) and its passages' stored ones."""
+    return {**passage_vectors.known(passages), question: embedding.question_vector(question)}
+
+
+_known_vectors = database_sync_to_async(_known, thread_sensitive=False, executor=_SEARCHES)
+# After answer.end, on the checks' thread: later answers that use these passages read their vectors.
+_remember_vectors = database_sync_to_async(passage_vectors.remember, thread_sensitive=False, executor=_CHECKS)
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(work) -> None:
+    """Work the person does not wait for: the socket takes the next question at once."""
+
+    async def logged() -> None:
+        try:
+            await work
+        except Exception:
+            logger.exception("Background work after an answer failed")
+
+    task = asyncio.ensure_future(logged())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def evidence_for(question: str, found: AnswerPassages, encode, focus: str = "") -> list[Evidence]:

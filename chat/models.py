@@ -99,3 +99,21 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}: {self.question[:60]}"
+
+
+class PassageVectors(models.Model):
+    """The vectors `chat.passage_vectors` keeps of one chunk's sentences, for the answer checks.
+
+    One row per chunk: `digests` holds an 8-byte digest of each text, `vectors` its float32
+    vector, in the same order. Written by the first answer that uses the chunk.
+    """
+
+    chunk = models.OneToOneField(
+        "knowledge.Chunk", primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )  # the constraint is the database's own, ON DELETE CASCADE (migration 0006)
+    encoder = models.CharField(max_length=200, help_text="model|backend that made the vectors")
+    digests = models.BinaryField()
+    vectors = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"vectors of chunk {self.chunk_id}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q
 from pgvector.django import CosineDistance
 
 from knowledge import embedding
@@ -215,19 +215,22 @@ class Disagreement:
     other_sentence: str
 
 
-def open_conflicts_among(documents: QuerySet[Document]) -> Exists:
-    """For annotating `documents`: whether one has an open conflict with another of them.
-
-    A conflict with a document outside `documents` (one the asker may not read) does not count:
-    its flag would tell that such a document exists and disagrees.
-    """
-    among = documents.values("pk")
-    return Exists(
-        Conflict.objects.filter(dismissed_at=None).filter(
-            Q(document_id=OuterRef("pk"), other_document_id__in=among)
-            | Q(other_document_id=OuterRef("pk"), document_id__in=among)
-        )
+def in_open_conflict(document_ids: set[int], among: frozenset[int]) -> set[int]:
+    """Which of `document_ids` has an open conflict with another document of `among` (the ids
+    the asker may read). A conflict with a document outside `among` does not count: its flag
+    would tell that such a document exists and disagrees."""
+    pairs = (
+        Conflict.objects.filter(dismissed_at=None)
+        .filter(Q(document_id__in=document_ids) | Q(other_document_id__in=document_ids))
+        .values_list("document_id", "other_document_id")
     )
+    found = set()
+    for one, other in pairs:
+        if one in document_ids and other in among:
+            found.add(one)
+        if other in document_ids and one in among:
+            found.add(other)
+    return found
 
 
 def disagreements(chunk_ids: list[int], document_ids: list[int]) -> list[Disagreement]:

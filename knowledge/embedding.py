@@ -8,8 +8,10 @@ base model encodes (the support and conflict checks are calibrated on it).
 """
 
 import bisect
+import collections
 import functools
 import itertools
+import logging
 import os
 import re
 import threading
@@ -18,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+
+from knowledge import onnx_encoder
+
+logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -42,7 +48,7 @@ def model_path(name: str) -> Path:
     return Path(settings.EMBEDDING_MODELS_DIR) / name
 
 
-def get_model(name: str | None = None):  # -> SentenceTransformer; imported lazily, it takes seconds
+def get_model(name: str | None = None):  # -> SentenceTransformer or OnnxEncoder; loading takes seconds
     with _load_lock:
         return _load_model(name or MODEL_NAME)
 
@@ -56,6 +62,12 @@ def _load_model(name: str):
     path = model_path(name)
     if not (path / "modules.json").is_file():
         raise ModelMissing(f"The embedding model {name} is missing: no model in {path}.")
+    backend = settings.EMBEDDING_BACKEND
+    if backend in (onnx_encoder.FP32, onnx_encoder.INT8):
+        try:
+            return onnx_encoder.load(path, backend, Path(settings.EMBEDDING_ONNX_DIR))
+        except onnx_encoder.NotExportable:
+            logger.warning("%s runs on PyTorch: it cannot be exported to ONNX", name)
     model = SentenceTransformer(str(path), device="cpu")
     if model.get_embedding_dimension() != DIMENSIONS:
         raise RuntimeError(f"{name} gives {model.get_embedding_dimension()}-d vectors; the index holds {DIMENSIONS}")
@@ -119,9 +131,10 @@ def encode(texts: list[str], *, model: str | None = None, batch_size: int = 8) -
     )
 
 
-def encode_once_each() -> Callable[[list[str]], np.ndarray]:
-    """`encode` that remembers its vectors, for steps of one request that embed the same texts."""
-    cache: dict[str, np.ndarray] = {}
+def encode_once_each(known: dict[str, np.ndarray] | None = None) -> Callable[[list[str]], np.ndarray]:
+    """`encode` that remembers its vectors, for steps of one request that embed the same texts;
+    `known`: vectors the request has already (the question's, its passages' stored ones)."""
+    cache: dict[str, np.ndarray] = dict(known or {})
 
     def encode_cached(texts: list[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in cache]
@@ -129,6 +142,28 @@ def encode_once_each() -> Callable[[list[str]], np.ndarray]:
         return np.stack([cache[t] for t in texts]) if texts else encode([])
 
     return encode_cached
+
+
+_questions: collections.OrderedDict[tuple[str, str], np.ndarray] = collections.OrderedDict()
+_questions_lock = threading.Lock()
+QUESTION_CACHE_SIZE = 4096  # about 6 MB
+
+
+def question_vector(text: str, *, model: str | None = None) -> np.ndarray:
+    """A question's vector, remembered: people ask the same questions ("how many days of leave"),
+    and the search and the answer checks both need it. Encoded with `encode_together`."""
+    key = (model or MODEL_NAME, text)
+    with _questions_lock:
+        vector = _questions.get(key)
+        if vector is not None:
+            _questions.move_to_end(key)
+            return vector
+    vector = encode_together([text], model=model)[0]
+    with _questions_lock:
+        _questions[key] = vector
+        while len(_questions) > QUESTION_CACHE_SIZE:
+            _questions.popitem(last=False)
+    return vector
 
 
 class _Batch:

@@ -87,7 +87,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgresql://postgres@localhost:5432/ragsite"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        # Kept open: a connection costs the web process ~3 ms of CPU and PostgreSQL a backend
+        # to start, and an answer makes several calls from several threads (README, "Sizing").
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -172,6 +175,13 @@ if env_bool("TRUST_X_FORWARDED_PROTO"):  # only behind a proxy that sets it
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 8)
 # Tuned embedding models (`finetune_embeddings`), one folder each; every web and worker process reads it.
 EMBEDDING_MODELS_DIR = Path(os.environ.get("EMBEDDING_MODELS_DIR", VAR_DIR / "models"))
+# "onnx" (default): the same model on ONNX Runtime, exported on first use (identical vectors to
+# 1e-6, ~2.5x faster per question); "onnx-int8": quantised (faster, lower quality; README,
+# "Sizing"); "torch": PyTorch, as sentence-transformers runs it.
+EMBEDDING_BACKEND = os.environ.get("EMBEDDING_BACKEND", "onnx")
+if EMBEDDING_BACKEND not in ("onnx", "onnx-int8", "torch"):
+    raise ImproperlyConfigured(f"EMBEDDING_BACKEND must be onnx, onnx-int8 or torch, not {EMBEDDING_BACKEND!r}")
+EMBEDDING_ONNX_DIR = Path(os.environ.get("EMBEDDING_ONNX_DIR", VAR_DIR / "onnx"))
 # Activating a model re-embeds this many chunks per worker task.
 EMBEDDING_BUILD_BATCH = env_int("EMBEDDING_BUILD_BATCH", 256)
 CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200)

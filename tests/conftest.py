@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from hypothesis import HealthCheck
@@ -137,3 +138,8 @@ def _empty_redis() -> None:
     import redis
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+# The product keeps database connections open (DB_CONN_MAX_AGE); in this process answers run on
+# executor threads whose open connections would keep the test database from being dropped.
+django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

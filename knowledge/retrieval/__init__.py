@@ -91,7 +91,7 @@ def search_in(scope: Scope, query: str, *, k: int, options: SearchOptions) -> li
         return []
 
     def with_model(model: str) -> list[Passage]:
-        vector = embedding.encode_together([query], model=model)[0]
+        vector = embedding.question_vector(query, model=model)
         return with_standing(search_prepared(scope, query, vector, k=k, options=options, model=model), scope)
 
     return with_current_model(with_model, question_model())

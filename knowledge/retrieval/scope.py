@@ -39,13 +39,12 @@ class Scope:
     def standing(self, document_ids: set[int]) -> dict[int, tuple[VersionNote, bool]]:
         """How each of these documents' versions stands today, and whether it has an open conflict
         with another document of the scope: read for the passages found, not for every document
-        the user may read (5,000 documents took 20 ms to read per question)."""
-        rows = (
-            versions.with_standing(self.allowed.filter(pk__in=document_ids))
-            .annotate(in_conflict=conflicts.open_conflicts_among(self.allowed))
-            .values("pk", "in_conflict", *versions.STANDING_FIELDS)
-        )
-        return {row["pk"]: (versions.note_of(row, self.today), row["in_conflict"]) for row in rows}
+        the user may read (5,000 documents took 20 ms to read per question), by the ids the scope
+        holds (its queryset, compiled again, cost more than the two statements)."""
+        ids = set(document_ids) & self.allowed_ids
+        rows = versions.with_standing(Document.objects.filter(pk__in=ids)).values("pk", *versions.STANDING_FIELDS)
+        disputed = conflicts.in_open_conflict(ids, self.allowed_ids)
+        return {row["pk"]: (versions.note_of(row, self.today), row["pk"] in disputed) for row in rows}
 
 
 def scope_of(allowed: QuerySet[Document], *, today: date | None = None) -> Scope:

@@ -1,0 +1,281 @@
+"""Capacity: the highest arrival rate of questions whose p95 time to first token stays under 1 s,
+and the CPU each process spends per answer.
+
+Usage: .venv/bin/python bench/capacity.py [--rates 1,2,4,6,8] [--duration 20] [--web 1] [--plot docs/capacity.png]
+
+Starts a throw-away PostgreSQL and Redis, ingests the demo handbook, and runs `--web` Daphne
+processes (as `make run` does) and one Celery worker, pointed at a scripted model server
+(bench/load.py's: `--tokens` tokens at `--rate` per second, so the app is measured, not a model;
+its answer opens with a whole five-token sentence, since the page shows checked sentences only).
+With two web processes the load generator sends each session to one of them in turn, as a
+round-robin proxy would.
+
+Open loop: for each arrival rate, questions arrive as a Poisson process for `--duration`
+seconds, each from one of `--sessions` connected people who think between questions (an idle
+session takes the question; when none is idle it waits for one, and the wait counts: time to
+first token runs from the question's arrival, so an overloaded server shows as slow, never as
+fewer questions). The sweep stops after the first rate whose p95 exceeds `--stop-above` seconds.
+CPU seconds per process (web, worker, PostgreSQL with its backends, Redis, the model server
+and this load generator) are read from /proc before and after each rate, so the cost per
+answer does not depend on how busy the machine was.
+`--burst N` first runs bench/load.py's burst (N sessions asking at the same instant) for reference.
+The last line is `capacity_answers_per_s=<x> web_cpu_ms_per_answer=<y>`: the highest rate with
+p95 under 1 s and no errors, and the web processes' CPU per answer at the rates below saturation.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from load import free_port, percentile, prepare, run_level, serve_fixed_rate_llm, wait_for_port
+from scratch import ROOT, scratch_django
+from ttft import QUESTIONS
+
+ANSWER_TIMEOUT_S = 60
+ASGI_APP = "ragsite.asgi:application"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """The process's own CPU, its reaped children's, and its live descendants' (PostgreSQL's backends):
+    a child's time moves into its parent's cutime when it is reaped, so nothing counts twice."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(v) for v in fields[11:15]) / TICKS  # utime stime cutime cstime
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split() if descendants else []
+        for child in children:
+            total += cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return total
+
+
+@dataclass
+class Rate:
+    rate: float
+    ttfts: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    answers: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.ttfts, 0.95)
+
+
+async def ask(socket_, question: str, arrived: float, result: Rate) -> None:
+    await socket_.send(json.dumps({"type": "question", "text": question, "conversation_id": None}))
+    first = None
+    async with asyncio.timeout(ANSWER_TIMEOUT_S):
+        while True:
+            event = json.loads(await socket_.recv())
+            if event["type"] == "answer.delta" and first is None:
+                first = time.perf_counter() - arrived
+            elif event["type"] == "error":
+                result.errors.append(event["message"])
+            elif event["type"] == "answer.end":
+                break
+    if first is not None:
+        result.ttfts.append(first)
+    result.answers += 1
+
+
+async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: float, duration_s: float) -> Rate:
+    """Poisson arrivals at `rate` per second; each question goes to whichever session is idle."""
+    import websockets
+
+    result = Rate(rate)
+    idle: asyncio.Queue = asyncio.Queue()
+    sockets = []
+    for i, key in enumerate(keys):
+        url, origin = urls[i % len(urls)], origins[i % len(origins)]
+        headers = {"Cookie": f"sessionid={key}", "Origin": origin}
+        sockets.append(await websockets.connect(url, additional_headers=headers, open_timeout=30))
+        idle.put_nowait(sockets[-1])
+    chance = random.Random(f"{rate}")
+    arrivals, at = [], 0.0
+    while (at := at + chance.expovariate(rate)) < duration_s:
+        arrivals.append(at)
+
+    async def one(number: int, due: float, started: float) -> None:
+        await asyncio.sleep(max(0.0, started + due - time.perf_counter()))
+        arrived = time.perf_counter()
+        socket_ = await idle.get()
+        try:
+            await ask(socket_, QUESTIONS[number % len(QUESTIONS)], arrived, result)
+        except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+            result.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            idle.put_nowait(socket_)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n, due, started) for n, due in enumerate(arrivals)))
+    result.wall_s = time.perf_counter() - started
+    for socket_ in sockets:
+        await socket_.close()
+    return result
+
+
+def spend(pids: dict[str, list[int]]) -> dict[str, float]:
+    """The load generator is this process, whose children are the servers: its own CPU only."""
+    return {
+        role: sum(cpu_seconds(p, descendants=role != "load_generator") for p in group) for role, group in pids.items()
+    }
+
+
+def plot(results: list[Rate], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    rates = [r.rate for r in results]
+    axes.plot(rates, [statistics.median(r.ttfts) if r.ttfts else float("nan") for r in results], "o-", label="p50")
+    axes.plot(rates, [r.p95 for r in results], "s-", label="p95")
+    axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="1 s")
+    axes.set_yscale("log")
+    axes.set_xlabel("questions arriving per second (Poisson)")
+    axes.set_ylabel("time to first token (s)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="2,4,8,12,16,20,24,28,32", help="arrival rates to try, questions per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals per rate")
+    parser.add_argument("--sessions", type=int, default=100, help="connected people the questions come from")
+    parser.add_argument("--web", type=int, default=1, choices=[1, 2], help="web (Daphne) processes")
+    parser.add_argument("--tokens", type=int, default=20, help="tokens per answer from the model server")
+    parser.add_argument("--rate", type=float, default=20.0, help="tokens per second from the model server")
+    parser.add_argument("--stop-above", type=float, default=3.0, help="stop after a rate whose p95 exceeds this")
+    parser.add_argument("--burst", type=int, default=0, help="first, N sessions asking at once (reference)")
+    parser.add_argument("--plot", type=Path, help="draw time to first token against the arrival rate (PNG)")
+    parser.add_argument("--json", type=Path, help="write every rate's figures here")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+
+    llm_port = free_port()
+    llm = multiprocessing.get_context("spawn").Process(
+        target=serve_fixed_rate_llm, args=(llm_port, args.tokens, args.rate, True), daemon=True
+    )
+    llm.start()
+    results: list[Rate] = []
+    with scratch_django() as scratch:
+        from ragsite.embedded import start_redis
+
+        redis = start_redis(scratch / "redis")
+        servers: list[subprocess.Popen] = []
+        try:
+            keys = prepare(max(args.sessions, args.burst))
+            env = dict(
+                os.environ,
+                REDIS_URL=redis.url,
+                CELERY_TASK_ALWAYS_EAGER="0",
+                LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+                LLM_MODEL="fixed-rate",
+                WARM_UP_MODELS="1",
+                CHAT_FRAMES_PER_MINUTE="100000",
+            )
+            devnull = subprocess.DEVNULL
+            quiet = {"cwd": ROOT, "stdin": devnull, "stdout": devnull, "stderr": devnull}
+            ports = [free_port() for _ in range(args.web)]
+            for port in ports:
+                command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
+                servers.append(subprocess.Popen(command, env=env, **quiet))
+            worker_command = [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--concurrency", "1",
+                              "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+            worker = subprocess.Popen(worker_command, env=env, **quiet)
+            servers.append(worker)
+            for port, server in zip(ports, servers, strict=False):
+                wait_for_port(port, server)
+            wait_for_port(llm_port, llm)
+            urls = [f"ws://127.0.0.1:{p}/ws/chat/" for p in ports]
+            origins = [f"http://127.0.0.1:{p}" for p in ports]
+            for url, origin in zip(urls, origins, strict=True):
+                asyncio.run(run_level(url, origin, keys, 2, 2))  # models loaded, caches warm
+            postmaster = int((scratch / "pgdata" / "postmaster.pid").read_text().split()[0])
+            pids = {
+                "web": [s.pid for s in servers[:-1]],
+                "worker": [worker.pid],
+                "postgres": [postmaster],
+                "redis": [redis.process.pid],
+                "model_server": [llm.pid],
+                "load_generator": [os.getpid()],
+            }
+            print(
+                f"web processes: {args.web}; model server: {args.tokens} tokens at {args.rate:g}/s; "
+                f"{args.sessions} sessions; {args.duration:g} s of arrivals per rate; cpus={os.cpu_count()}"
+            )
+            if args.burst:
+                before = spend(pids)
+                level = asyncio.run(run_level(urls[0], origins[0], keys, args.burst, 3))
+                web_ms = (spend(pids)["web"] - before["web"]) * 1000 / max(1, level.answers)
+                print(
+                    f"burst sessions={args.burst} answers={level.answers} errors={len(level.errors)} "
+                    f"ttft_p95_s={percentile(level.ttfts, 0.95):.3f} answers_per_s={level.answers / level.wall_s:.2f} "
+                    f"web_cpu_ms_per_answer={web_ms:.0f}",
+                    flush=True,
+                )
+            for rate in rates:
+                before = spend(pids)
+                result = asyncio.run(open_loop(urls, origins, keys[: args.sessions], rate, args.duration))
+                after = spend(pids)
+                result.cpu_s = {role: after[role] - before[role] for role in pids}
+                results.append(result)
+                per_answer = " ".join(
+                    f"{role}={seconds * 1000 / max(1, result.answers):.0f}" for role, seconds in result.cpu_s.items()
+                )
+                print(
+                    f"rate={rate:g} answers={result.answers} errors={len(result.errors)} "
+                    f"ttft_p50_s={statistics.median(result.ttfts) if result.ttfts else float('nan'):.3f} "
+                    f"ttft_p95_s={result.p95:.3f} served_per_s={result.answers / result.wall_s:.2f}\n"
+                    f"  cpu_ms_per_answer: {per_answer}",
+                    flush=True,
+                )
+                for error in sorted(set(result.errors))[:3]:
+                    print(f"  error: {error}")
+                if result.p95 > args.stop_above or not result.ttfts:
+                    break
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(30)
+            redis.stop()
+            llm.terminate()
+    within = [r for r in results if r.p95 < 1.0 and not r.errors]
+    capacity = max((r.rate for r in within), default=0.0)
+    calm = within or results[:1]
+    web_ms = 1000 * sum(r.cpu_s.get("web", 0.0) for r in calm) / max(1, sum(r.answers for r in calm))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [{"rate": r.rate, "answers": r.answers, "errors": len(r.errors), "ttft_p95_s": r.p95,
+                  "ttft_p50_s": statistics.median(r.ttfts) if r.ttfts else None, "cpu_s": r.cpu_s} for r in results],
+                indent=1,
+            )
+        )  # fmt: skip
+    if args.plot and results:
+        plot(results, args.plot, f"{args.web} web process(es), {os.cpu_count()} cores: capacity {capacity:g}/s")
+    print(f"capacity_answers_per_s={capacity:g} web_cpu_ms_per_answer={web_ms:.0f}")
+
+
+if __name__ == "__main__":
+    main()

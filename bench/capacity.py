@@ -134,7 +134,8 @@ def spend(pids: dict[str, list[int]]) -> dict[str, float]:
     }
 
 
-def plot(results: list[Rate], out: Path, title: str) -> None:
+def plot(results: list[Rate], out: Path, title: str, baseline: list[dict] | None = None) -> None:
+    """p50/p95 against the arrival rate; `baseline`: another run's `--json`, drawn dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,6 +145,10 @@ def plot(results: list[Rate], out: Path, title: str) -> None:
     rates = [r.rate for r in results]
     axes.plot(rates, [statistics.median(r.ttfts) if r.ttfts else float("nan") for r in results], "o-", label="p50")
     axes.plot(rates, [r.p95 for r in results], "s-", label="p95")
+    if baseline:
+        rates_before = [r["rate"] for r in baseline]
+        axes.plot(rates_before, [r["ttft_p50_s"] for r in baseline], "o--", color="C0", alpha=0.5, label="p50 before")
+        axes.plot(rates_before, [r["ttft_p95_s"] for r in baseline], "s--", color="C1", alpha=0.5, label="p95 before")
     axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="1 s")
     axes.set_yscale("log")
     axes.set_xlabel("questions arriving per second (Poisson)")
@@ -168,6 +173,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, help="first, N sessions asking at once (reference)")
     parser.add_argument("--plot", type=Path, help="draw time to first token against the arrival rate (PNG)")
     parser.add_argument("--json", type=Path, help="write every rate's figures here")
+    parser.add_argument("--baseline", type=Path, help="another run's --json, drawn dashed in the plot")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
@@ -273,7 +279,9 @@ def main() -> None:
             )
         )  # fmt: skip
     if args.plot and results:
-        plot(results, args.plot, f"{args.web} web process(es), {os.cpu_count()} cores: capacity {capacity:g}/s")
+        baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+        title = f"{args.web} web process(es), {os.cpu_count()} cores: capacity {capacity:g} answers/s"
+        plot(results, args.plot, title, baseline)
     print(f"capacity_answers_per_s={capacity:g} web_cpu_ms_per_answer={web_ms:.0f}")
 
 

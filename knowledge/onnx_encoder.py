@@ -10,6 +10,7 @@ normalisation); anything else is refused, and `EMBEDDING_BACKEND=torch` runs it 
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import warnings
@@ -149,5 +150,9 @@ def _quantise(plain: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-    quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8)
+    logging.disable(logging.INFO)  # a line per tensor, on the root logger
+    try:
+        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     os.replace(partial, target)

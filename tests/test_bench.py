@@ -68,6 +68,23 @@ def test_the_load_bench_runs_at_a_tiny_size():
     assert re.search(r"^sessions=2 errors=0 ttft_p95_s=[\d.]+$", result.stdout, re.MULTILINE)
 
 
+def test_the_capacity_bench_runs_at_a_tiny_size(tmp_path):
+    plot = tmp_path / "capacity.png"
+    result = run_bench(
+        "bench/capacity.py", "--rates", "2,4", "--duration", "2", "--sessions", "3", "--tokens", "6", "--rate", "100",
+        "--burst", "2", "--plot", str(plot), "--json", str(tmp_path / "rates.json"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^burst sessions=2 answers=6 errors=0 ", result.stdout, re.MULTILINE)
+    assert re.search(r"^rate=2 answers=\d+ errors=0 ttft_p50_s=[\d.]+ ttft_p95_s=[\d.]+", result.stdout, re.MULTILINE)
+    assert re.search(r"cpu_ms_per_answer: web=\d+ worker=\d+ postgres=\d+ redis=\d+", result.stdout)
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"capacity_answers_per_s=[\d.]+ web_cpu_ms_per_answer=\d+", last)
+    rates = json.loads((tmp_path / "rates.json").read_text())
+    assert [r["rate"] for r in rates] == [2.0, 4.0] and all(r["cpu_s"]["web"] > 0 for r in rates)
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_first_token_bench_runs_against_a_server(people, ingest, llm_settings):
     from tests.processes import Daphne

@@ -127,6 +127,20 @@ async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: 
     return result
 
 
+def memory_mb(pid: int) -> float:
+    """Proportional set size of the process and its descendants: shared pages counted once overall."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) / 1024
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            total += memory_mb(int(child))
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        pass
+    return total
+
+
 def spend(pids: dict[str, list[int]]) -> dict[str, float]:
     """The load generator is this process, whose children are the servers: its own CPU only."""
     return {
@@ -259,6 +273,12 @@ def main() -> None:
                     print(f"  error: {error}")
                 if result.p95 > args.stop_above or not result.ttfts:
                     break
+            memory = " ".join(
+                f"{role}={sum(memory_mb(p) for p in group):.0f}"
+                for role, group in pids.items()
+                if role in ("web", "worker", "postgres", "redis")
+            )
+            print(f"memory_mb (PSS, after the run): {memory}")
         finally:
             for server in servers:
                 server.terminate()

@@ -68,6 +68,8 @@ def _load_model(name: str):
             return onnx_encoder.load(path, backend, Path(settings.EMBEDDING_ONNX_DIR))
         except onnx_encoder.NotExportable:
             logger.warning("%s runs on PyTorch: it cannot be exported to ONNX", name)
+        except OSError as exc:  # EMBEDDING_ONNX_DIR not writable, say: slower, not broken
+            logger.warning("%s runs on PyTorch: no ONNX file in %s (%s)", name, settings.EMBEDDING_ONNX_DIR, exc)
     model = SentenceTransformer(str(path), device="cpu")
     if model.get_embedding_dimension() != DIMENSIONS:
         raise RuntimeError(f"{name} gives {model.get_embedding_dimension()}-d vectors; the index holds {DIMENSIONS}")

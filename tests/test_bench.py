@@ -78,6 +78,7 @@ def test_the_capacity_bench_runs_at_a_tiny_size(tmp_path):
     assert re.search(r"^burst sessions=2 answers=6 errors=0 ", result.stdout, re.MULTILINE)
     assert re.search(r"^rate=2 answers=\d+ errors=0 ttft_p50_s=[\d.]+ ttft_p95_s=[\d.]+", result.stdout, re.MULTILINE)
     assert re.search(r"cpu_ms_per_answer: web=\d+ worker=\d+ postgres=\d+ redis=\d+", result.stdout)
+    assert re.search(r"^memory_mb \(PSS, after the run\): web=[1-9]\d* worker=[1-9]", result.stdout, re.MULTILINE)
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"capacity_answers_per_s=[\d.]+ web_cpu_ms_per_answer=\d+", last)
     rates = json.loads((tmp_path / "rates.json").read_text())
@@ -117,3 +118,12 @@ def test_the_retrieval_plot_is_drawn_from_reports(tmp_path):
     drawn = out.read_text()
     assert drawn.startswith("<svg") and drawn.count("<rect") == 1 + 4 + 3 + 2, "background, bars, legend"
     assert "0.700" in drawn and "0.750" in drawn and "0.730" not in drawn, "hybrid as configured, not calibrated"
+
+
+def test_the_encoder_bench_runs_at_a_tiny_size():
+    result = run_bench("bench/encoders.py", "--repeat", "1", "--texts", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(
+        r"^onnx\s+question_ms_p50=[\d.]+ paragraphs_per_s=[\d.]+ cosine_to_torch_min=0\.99", result.stdout, re.M
+    )
+    assert re.search(r"^onnx_question_speedup=[\d.]+ onnx_batch_speedup=[\d.]+$", result.stdout, re.MULTILINE)

@@ -103,3 +103,14 @@ def test_an_unknown_backend_is_refused_at_start():
     )
     assert result.returncode != 0
     assert "EMBEDDING_BACKEND must be onnx, onnx-int8 or torch, not 'tensorflow'" in result.stderr
+
+
+def test_an_unwritable_onnx_folder_leaves_the_model_on_pytorch(tmp_path, settings, caplog):
+    shutil.copytree(embedding.model_path(embedding.MODEL_NAME), tmp_path / "models" / "no-onnx-folder")
+    (tmp_path / "a-file").write_text("not a folder")
+    settings.EMBEDDING_MODELS_DIR = tmp_path / "models"
+    settings.EMBEDDING_ONNX_DIR = tmp_path / "a-file" / "onnx"
+    model = embedding.get_model("no-onnx-folder")
+    assert not isinstance(model, onnx_encoder.OnnxEncoder)
+    assert model.encode(["Leave"], normalize_embeddings=True).shape == (1, embedding.DIMENSIONS)
+    assert "runs on PyTorch: no ONNX file in" in caplog.text

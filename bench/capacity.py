@@ -20,7 +20,8 @@ and this load generator) are read from /proc before and after each rate, so the 
 answer does not depend on how busy the machine was.
 `--burst N` first runs bench/load.py's burst (N sessions asking at the same instant) for reference.
 The last line is `capacity_answers_per_s=<x> web_cpu_ms_per_answer=<y>`: the highest rate with
-p95 under 1 s and no errors, and the web processes' CPU per answer at the rates below saturation.
+p95 under 1 s and no errors, and the web processes' CPU per answer at that rate. Before the
+rates, the sockets stay open for half a duration with no question: what idle sockets cost.
 """
 
 import argparse
@@ -105,7 +106,7 @@ async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: 
         idle.put_nowait(sockets[-1])
     chance = random.Random(f"{rate}")
     arrivals, at = [], 0.0
-    while (at := at + chance.expovariate(rate)) < duration_s:
+    while rate and (at := at + chance.expovariate(rate)) < duration_s:
         arrivals.append(at)
 
     async def one(number: int, due: float, started: float) -> None:
@@ -120,7 +121,8 @@ async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: 
             idle.put_nowait(socket_)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(n, due, started) for n, due in enumerate(arrivals)))
+    questions = [one(n, due, started) for n, due in enumerate(arrivals)]
+    await asyncio.gather(*questions, asyncio.sleep(0 if rate else duration_s))
     result.wall_s = time.perf_counter() - started
     for socket_ in sockets:
         await socket_.close()
@@ -253,6 +255,10 @@ def main() -> None:
                     f"web_cpu_ms_per_answer={web_ms:.0f}",
                     flush=True,
                 )
+            before = spend(pids)
+            idle = asyncio.run(open_loop(urls, origins, keys[: args.sessions], 0, args.duration / 2))
+            idle_web_ms_per_s = 1000 * (spend(pids)["web"] - before["web"]) / idle.wall_s
+            print(f"idle: {args.sessions} sockets open, no questions: web_cpu_ms_per_s={idle_web_ms_per_s:.1f}")
             for rate in rates:
                 before = spend(pids)
                 result = asyncio.run(open_loop(urls, origins, keys[: args.sessions], rate, args.duration))
@@ -288,13 +294,14 @@ def main() -> None:
             llm.terminate()
     within = [r for r in results if r.p95 < 1.0 and not r.errors]
     capacity = max((r.rate for r in within), default=0.0)
-    calm = within or results[:1]
-    web_ms = 1000 * sum(r.cpu_s.get("web", 0.0) for r in calm) / max(1, sum(r.answers for r in calm))
+    at_capacity = next((r for r in within if r.rate == capacity), results[0] if results else None)
+    web_ms = 1000 * at_capacity.cpu_s.get("web", 0.0) / max(1, at_capacity.answers) if at_capacity else float("nan")
     if args.json:
         args.json.write_text(
             json.dumps(
                 [{"rate": r.rate, "answers": r.answers, "errors": len(r.errors), "ttft_p95_s": r.p95,
-                  "ttft_p50_s": statistics.median(r.ttfts) if r.ttfts else None, "cpu_s": r.cpu_s} for r in results],
+                  "ttft_p50_s": statistics.median(r.ttfts) if r.ttfts else None, "cpu_s": r.cpu_s, "wall_s": r.wall_s}
+                 for r in results],
                 indent=1,
             )
         )  # fmt: skip

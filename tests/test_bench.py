@@ -76,6 +76,7 @@ def test_the_capacity_bench_runs_at_a_tiny_size(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^burst sessions=2 answers=6 errors=0 ", result.stdout, re.MULTILINE)
+    assert re.search(r"^idle: 3 sockets open, no questions: web_cpu_ms_per_s=[\d.]+$", result.stdout, re.MULTILINE)
     assert re.search(r"^rate=2 answers=\d+ errors=0 ttft_p50_s=[\d.]+ ttft_p95_s=[\d.]+", result.stdout, re.MULTILINE)
     assert re.search(r"cpu_ms_per_answer: web=\d+ worker=\d+ postgres=\d+ redis=\d+", result.stdout)
     assert re.search(r"^memory_mb \(PSS, after the run\): web=[1-9]\d* worker=[1-9]", result.stdout, re.MULTILINE)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from chat import extraction, notes, passage_vectors, personal, prompting, protocol
@@ -194,7 +194,7 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
         notes=added,
     )
     whole = [p for p in turn.passages if not p.text.endswith(prompting.TRIM_MARK)]
-    _in_background(_remember_vectors(whole, gate.encode))
+    _remember_later(whole, gate.encode)
 
 
 async def _store_unless_stored(turn: Turn, status: str, error: str) -> None:
@@ -279,23 +279,22 @@ def _known(question: str, passages: list[Passage]) -> dict[str, np.ndarray]:
 
 
 _known_vectors = database_sync_to_async(_known, thread_sensitive=False, executor=_SEARCHES)
-# After answer.end, on the checks' thread: later answers that use these passages read their vectors.
-_remember_vectors = database_sync_to_async(passage_vectors.remember, thread_sensitive=False, executor=_CHECKS)
-_background: set[asyncio.Task] = set()
 
 
-def _in_background(work) -> None:
-    """Work the person does not wait for: the socket takes the next question at once."""
+def _remember_later(passages: list[Passage], encode) -> None:
+    """After answer.end, queued on the checks' thread (the socket takes the next question at
+    once): later answers that use these passages read their vectors."""
 
-    async def logged() -> None:
+    def remember() -> None:
+        close_old_connections()
         try:
-            await work
+            passage_vectors.remember(passages, encode)
         except Exception:
-            logger.exception("Background work after an answer failed")
+            logger.exception("Passage vectors not stored")
+        finally:
+            close_old_connections()
 
-    task = asyncio.ensure_future(logged())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    _CHECKS.submit(remember)
 
 
 def evidence_for(question: str, found: AnswerPassages, encode, focus: str = "") -> list[Evidence]:

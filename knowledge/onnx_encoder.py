@@ -55,6 +55,8 @@ class OnnxEncoder:
         """Normalised vectors; texts of like length batched together, as sentence-transformers does."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        if not all(isinstance(text, str) for text in texts):
+            raise ValueError("Unsupported input type: the embedding model encodes strings only")
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)

@@ -14,6 +14,7 @@ from chat.prompting import TRIM_MARK
 from knowledge import embedding
 from knowledge.models import Chunk
 from knowledge.retrieval import Passage
+from tests.conftest import checks_done
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -34,12 +35,8 @@ async def answer(user, question: str) -> list[dict]:
 
 
 async def settled() -> None:
-    """The vectors are stored after answer.end, in the background."""
-    for _ in range(200):
-        if not answering._background:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the background work after the answer never finished")
+    """The vectors are stored after answer.end, on the checks' thread."""
+    await asyncio.get_running_loop().run_in_executor(None, checks_done)
 
 
 @pytest.fixture
@@ -99,7 +96,8 @@ async def test_a_changed_text_misses_and_a_cut_passage_is_never_stored(people, i
 
     await sync_to_async(PassageVectors.objects.all().delete)()
     cut = dataclasses.replace(passage, text=passage.text[:40] + TRIM_MARK)
-    await answering._remember_vectors([p for p in [cut] if not p.text.endswith(TRIM_MARK)], embedding.encode)
+    answering._remember_later([p for p in [cut] if not p.text.endswith(TRIM_MARK)], embedding.encode)
+    await settled()
     assert await sync_to_async(PassageVectors.objects.count)() == 0
 
 

@@ -37,11 +37,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from load import free_port, percentile, prepare, run_level, serve_fixed_rate_llm, wait_for_port
+from load import ask, free_port, percentile, prepare, run_level, serve_fixed_rate_llm, server_env, wait_for_port
 from scratch import ROOT, scratch_django
 from ttft import QUESTIONS
 
-ANSWER_TIMEOUT_S = 60
 ASGI_APP = "ragsite.asgi:application"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -75,23 +74,6 @@ class Rate:
         return percentile(self.ttfts, 0.95)
 
 
-async def ask(socket_, question: str, arrived: float, result: Rate) -> None:
-    await socket_.send(json.dumps({"type": "question", "text": question, "conversation_id": None}))
-    first = None
-    async with asyncio.timeout(ANSWER_TIMEOUT_S):
-        while True:
-            event = json.loads(await socket_.recv())
-            if event["type"] == "answer.delta" and first is None:
-                first = time.perf_counter() - arrived
-            elif event["type"] == "error":
-                result.errors.append(event["message"])
-            elif event["type"] == "answer.end":
-                break
-    if first is not None:
-        result.ttfts.append(first)
-    result.answers += 1
-
-
 async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: float, duration_s: float) -> Rate:
     """Poisson arrivals at `rate` per second; each question goes to whichever session is idle."""
     import websockets
@@ -114,7 +96,10 @@ async def open_loop(urls: list[str], origins: list[str], keys: list[str], rate: 
         arrived = time.perf_counter()
         socket_ = await idle.get()
         try:
-            await ask(socket_, QUESTIONS[number % len(QUESTIONS)], arrived, result)
+            first = await ask(socket_, QUESTIONS[number % len(QUESTIONS)], arrived, result.errors)
+            if first is not None:
+                result.ttfts.append(first)
+            result.answers += 1
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             result.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
@@ -206,15 +191,7 @@ def main() -> None:
         servers: list[subprocess.Popen] = []
         try:
             keys = prepare(max(args.sessions, args.burst))
-            env = dict(
-                os.environ,
-                REDIS_URL=redis.url,
-                CELERY_TASK_ALWAYS_EAGER="0",
-                LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
-                LLM_MODEL="fixed-rate",
-                WARM_UP_MODELS="1",
-                CHAT_FRAMES_PER_MINUTE="100000",
-            )
+            env = server_env(redis.url, llm_port)
             devnull = subprocess.DEVNULL
             quiet = {"cwd": ROOT, "stdin": devnull, "stdout": devnull, "stderr": devnull}
             ports = [free_port() for _ in range(args.web)]

@@ -69,6 +69,19 @@ def serve_fixed_rate_llm(port: int, tokens: int, rate: float, sentence_first: bo
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
+def server_env(redis_url: str, llm_port: int) -> dict[str, str]:
+    """The environment of the servers under test: real Celery, the scripted model server, no frame limit."""
+    return dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        CELERY_TASK_ALWAYS_EAGER="0",
+        LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+        LLM_MODEL="fixed-rate",
+        WARM_UP_MODELS="1",
+        CHAT_FRAMES_PER_MINUTE="100000",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -123,6 +136,22 @@ class Level:
     wall_s: float = 0.0
 
 
+async def ask(socket_, question: str, since: float, errors: list[str]) -> float | None:
+    """Asks on an open socket and waits for answer.end: seconds from `since` to the first
+    answer.delta (None without one); error frames are added to `errors`."""
+    await socket_.send(json.dumps({"type": "question", "text": question, "conversation_id": None}))
+    first = None
+    async with asyncio.timeout(ANSWER_TIMEOUT_S):
+        while True:
+            event = json.loads(await socket_.recv())
+            if event["type"] == "answer.delta" and first is None:
+                first = time.perf_counter() - since
+            elif event["type"] == "error":
+                errors.append(event["message"])
+            elif event["type"] == "answer.end":
+                return first
+
+
 async def session(
     url: str, origin: str, key: str, index: int, questions: int, level: Level, start_after_s: float = 0.0
 ) -> None:
@@ -135,18 +164,7 @@ async def session(
         ) as socket_:
             for number in range(questions):
                 question = QUESTIONS[(index + number) % len(QUESTIONS)]
-                sent = time.perf_counter()
-                await socket_.send(json.dumps({"type": "question", "text": question, "conversation_id": None}))
-                first = None
-                async with asyncio.timeout(ANSWER_TIMEOUT_S):
-                    while True:
-                        event = json.loads(await socket_.recv())
-                        if event["type"] == "answer.delta" and first is None:
-                            first = time.perf_counter() - sent
-                        elif event["type"] == "error":
-                            level.errors.append(event["message"])
-                        elif event["type"] == "answer.end":
-                            break
+                first = await ask(socket_, question, time.perf_counter(), level.errors)
                 if first is not None:
                     level.ttfts.append(first)
                     level.by_turn.setdefault(number + 1, []).append(first)
@@ -199,15 +217,7 @@ def main() -> None:
         try:
             keys = prepare(max(levels))
             port = free_port()
-            env = dict(
-                os.environ,
-                REDIS_URL=redis.url,
-                CELERY_TASK_ALWAYS_EAGER="0",
-                LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
-                LLM_MODEL="fixed-rate",
-                WARM_UP_MODELS="1",
-                CHAT_FRAMES_PER_MINUTE="1000",
-            )
+            env = server_env(redis.url, llm_port)
             daphne = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ragsite.asgi:application"],
                 env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

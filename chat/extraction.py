@@ -253,11 +253,11 @@ def find_evidence(
     amounts = [a for f in figures.figures(question) if (a := _number(f.value)) is not None]
     focus_words = content_words(focus) - STOPWORDS
     texts = [c.text for c in candidates]
-    vectors = encode([question, *[f"{_context(passages[c.marker - 1])}{c.text}" for c in candidates], *texts])
-    in_context = vectors[1 : len(texts) + 1] @ vectors[0]
+    vectors = encode([question, *[in_context(passages[c.marker - 1], c.text) for c in candidates], *texts])
+    after_heading = vectors[1 : len(texts) + 1] @ vectors[0]
     alone = vectors[len(texts) + 1 :] @ vectors[0]
     scored = []
-    for candidate, with_heading, by_itself in zip(candidates, in_context, alone, strict=True):
+    for candidate, with_heading, by_itself in zip(candidates, after_heading, alone, strict=True):
         if not answers_type(candidate.text, wanted):
             continue
         if not counted <= said[candidate.marker - 1]:
@@ -365,6 +365,7 @@ def _with_heading(passage: Passage, text: str) -> str:
     return f"{heading}: {text}"
 
 
-def _context(passage: Passage) -> str:
+def in_context(passage: Passage, sentence: str) -> str:
+    """A sentence as it is embedded for choosing answers: after its passage's innermost heading."""
     heading = innermost_heading(passage)
-    return f"{heading}: " if heading else ""
+    return f"{heading}: {sentence}" if heading else sentence

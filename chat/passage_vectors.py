@@ -20,7 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat.extraction import candidate_sentences, innermost_heading
+from chat.extraction import candidate_sentences, in_context
 from chat.models import PassageVectors
 from knowledge import embedding
 from knowledge.retrieval import Passage
@@ -32,11 +32,9 @@ _DIGEST = 8
 
 def texts_for(passage: Passage) -> list[str]:
     """What `chat.extraction`, `chat.support` and `chat.gate` encode of a passage, each once."""
-    heading = innermost_heading(passage)
-    context = f"{heading}: " if heading else ""
     candidates = [c.text for c in candidate_sentences([passage])]
     units = [passage.text[start:end] for start, end in sentence_spans(passage.text)]
-    return list(dict.fromkeys([*candidates, *(f"{context}{t}" for t in candidates), *units, passage.text]))
+    return list(dict.fromkeys([*candidates, *(in_context(passage, t) for t in candidates), *units, passage.text]))
 
 
 def encoder() -> str:
@@ -52,10 +50,11 @@ def known(passages: list[Passage]) -> dict[str, np.ndarray]:
     """The stored vectors of these passages' texts; {} when the database cannot say."""
     wanted = {p.chunk_id: texts_for(p) for p in passages}
     try:
-        rows = PassageVectors.objects.filter(chunk_id__in=wanted, encoder=encoder()).values_list(
-            "chunk_id", "digests", "vectors"
+        rows = list(
+            PassageVectors.objects.filter(chunk_id__in=wanted, encoder=encoder()).values_list(
+                "chunk_id", "digests", "vectors"
+            )
         )
-        rows = list(rows)
     except DatabaseError:
         logger.warning("Passage vectors not read; the answer encodes them", exc_info=True)
         return {}

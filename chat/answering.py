@@ -182,6 +182,7 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
     if turn.evidence and (note := notes.dates_note(resolved.cited.values())):
         resolved = dataclasses.replace(resolved, text=resolved.text + note)
         added.append(note)
+        turn.message.version_note = note.strip()
         yield protocol.answer_delta(note)
     citations = await _store(turn, Message.Status.COMPLETE, "", resolved, support)
     yield protocol.answer_citations(message_id=turn.message.pk, citations=citations)
@@ -192,6 +193,7 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
         support=support.as_json(),
         gate=gate.report.as_json(),
         notes=added,
+        version_note=turn.message.version_note,
     )
     whole = [p for p in turn.passages if not p.text.endswith(prompting.TRIM_MARK)]
     _remember_later(whole, gate.encode)

@@ -15,7 +15,7 @@ class InvalidChange(Exception):
     """The change cannot be made; the message is shown to the person."""
 
 
-def conversation_rename(*, user, conversation_id: int, title: str) -> None:
+def conversation_rename(*, user, conversation_id: int, title: str) -> str:
     title = " ".join(title.split())
     if not title:
         raise InvalidChange("The title is empty.")
@@ -26,10 +26,14 @@ def conversation_rename(*, user, conversation_id: int, title: str) -> None:
     conversation = conversation_for_user(user, conversation_id)
     conversation.title = title
     conversation.save(update_fields=["title", "updated_at"])
+    return title
 
 
-def conversation_delete(*, user, conversation_id: int) -> None:
-    conversation_for_user(user, conversation_id).delete()
+def conversation_delete(*, user, conversation_id: int) -> str:
+    """The deleted conversation's title, for the confirmation."""
+    conversation = conversation_for_user(user, conversation_id)
+    conversation.delete()
+    return conversation.title
 
 
 def message_feedback(*, user, message_id: int, rating: str, comment: str = "") -> None:

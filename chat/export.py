@@ -4,14 +4,17 @@ Built from `chat.history`, so a cited passage is written out only while the aske
 still read its document, exactly as on the page.
 """
 
-from chat.history import ShownCitation, conversation_messages
+from chat.history import ShownCitation, ShownMessage, conversation_messages
 from chat.models import Conversation
 
 
 def conversation_markdown(user, conversation: Conversation) -> str:
     lines = [f"# {_one_line(conversation.title)}", "", f"Exported {conversation.updated_at:%Y-%m-%d %H:%M} UTC", ""]
     for message in conversation_messages(user, conversation):
-        lines += [f"## {_one_line(message.question)}", "", message.answer or "(no answer)", ""]
+        lines += [f"## {_one_line(message.question)}", ""]
+        if warnings := answer_warnings(message):
+            lines += [*(f"> {w}" for w in warnings), ""]
+        lines += [message.answer or "(no answer)", ""]
         if message.status != "complete":
             lines += [f"_Answer {message.status}._", ""]
         if message.citations:
@@ -19,6 +22,26 @@ def conversation_markdown(user, conversation: Conversation) -> str:
             lines += [_source(c) for c in message.citations]
             lines.append("")
     return "\n".join(lines)
+
+
+def answer_warnings(message: ShownMessage) -> list[str]:
+    """What the page shows above an answer, in the same words, so a forwarded answer keeps them."""
+    warnings = []
+    flagged = [s for s in message.support if s.get("verdict") != "supported"]
+    if flagged:
+        quoted = "; ".join(f"“{_one_line(message.answer[s['start'] : s['end']])}”" for s in flagged)
+        warnings.append(f"{CHECK_FIRST} {_sentences(len(flagged))} not backed by a cited passage: {quoted}")
+    if message.status == "complete" and not message.citations:
+        warnings.append(NO_SOURCE)
+    return warnings
+
+
+CHECK_FIRST = "Check before relying on this:"
+NO_SOURCE = "No source: this answer cites no passage of your documents."
+
+
+def _sentences(count: int) -> str:
+    return "1 sentence is" if count == 1 else f"{count} sentences are"
 
 
 def _source(citation: ShownCitation) -> str:

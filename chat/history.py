@@ -42,6 +42,7 @@ class ShownMessage:
     status: str
     support: list[dict]
     citations: list[ShownCitation]
+    version_note: str = ""
 
     @property
     def support_json(self) -> str:
@@ -78,6 +79,7 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
             status=m.status,
             support=m.support,
             citations=[_shown(c, notes) for c in m.citations.all()],
+            version_note=m.version_note,
         )
         for m in messages
     ]

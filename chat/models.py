@@ -32,6 +32,9 @@ class Message(models.Model):
     backend = models.CharField(max_length=200, blank=True)
     dropped_markers = models.PositiveIntegerField(default=0)
     support = models.JSONField(default=list, blank=True, help_text="Per-sentence support check (chat.support).")
+    version_note = models.TextField(
+        blank=True, help_text="The closing note on when the cited versions apply; shown under the sources."
+    )
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     feedback = models.CharField(

@@ -8,8 +8,10 @@ Server -> client, for one question, in this order:
   answer.start      {conversation_id, message_id, title, standalone_question}
   answer.delta      {text}                      zero or more: shown text, a checked sentence or note at a time
   answer.citations  {message_id, citations}     complete answers only; each citation is a `Citation`
-  answer.end        {message_id, status, answer, support, gate, notes}
-                    status "complete", "stopped" or "failed"; support, gate and notes only when complete
+  answer.end        {message_id, status, answer, support, gate, notes, version_note}
+                    status "complete", "stopped" or "failed"; support, gate, notes and version_note
+                    only when complete; version_note is the note of `notes` that says when the cited
+                    versions apply (the page shows it under the sources), or ""
   error             {message}                   in words for the person; at any time (a failed answer
                                                 sends it before its answer.end; a refused frame alone)
 
@@ -116,6 +118,7 @@ class AnswerEnd(TypedDict):
     support: NotRequired[list[dict[str, Any]]]
     gate: NotRequired[dict[str, Any]]
     notes: NotRequired[list[str]]
+    version_note: NotRequired[str]
 
 
 class Error(TypedDict):
@@ -152,6 +155,7 @@ def answer_end(
     support: list[dict[str, Any]] | None = None,
     gate: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    version_note: str | None = None,
 ) -> AnswerEnd:
     frame: AnswerEnd = {"type": "answer.end", "message_id": message_id, "status": status, "answer": answer}
     if support is not None:
@@ -160,6 +164,8 @@ def answer_end(
         frame["gate"] = gate
     if notes is not None:
         frame["notes"] = notes
+    if version_note is not None:
+        frame["version_note"] = version_note
     return frame
 
 

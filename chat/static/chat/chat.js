@@ -9,6 +9,7 @@
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
   const statusLine = document.getElementById("status");
+  const notice = document.getElementById("notice");
   let conversationId = root.dataset.conversationId ? Number(root.dataset.conversationId) : null;
   let socket = null;
   let current = null;
@@ -61,11 +62,6 @@
       else { paragraph = el("p"); target.appendChild(paragraph); }
       inline(ctx, paragraph, start, start + line.length);
     }
-    if (flagged.length) {
-      target.appendChild(el("p", "support-note", flagged.length === 1
-        ? "1 sentence (dotted underline) is not supported by the passage it cites."
-        : flagged.length + " sentences (dotted underline) are not supported by the passages they cite."));
-    }
   }
 
   function inline(ctx, parent, from, to) {
@@ -111,6 +107,7 @@
     if (ctx.markers && !ctx.markers.has(n)) return;
     const ref = el("a", "marker", "[" + n + "]");
     ref.href = "#";
+    ref.setAttribute("aria-label", "Source " + n);
     ref.addEventListener("click", function (e) {
       e.preventDefault();
       const card = ctx.target.closest(".turn").querySelector('.source[data-marker="' + n + '"]');
@@ -137,15 +134,44 @@
     return quote;
   }
 
+  // What a person needs to judge an answer, above it: a failed check, no source at all.
+  function warnings(turn, status, support, citedCount) {
+    for (const old of turn.querySelectorAll(".warning")) old.remove();
+    const answer = turn.querySelector(".answer");
+    const flagged = (support || []).filter(function (s) { return s.verdict !== "supported"; }).length;
+    const shown = [];
+    if (flagged) {
+      shown.push("Check before relying on this: " + (flagged === 1 ? "1 sentence (dotted underline) is" : flagged + " sentences (dotted underline) are")
+        + " not backed by a cited passage.");
+    }
+    if (status === "complete" && citedCount === 0) shown.push("No source: this answer cites no passage of your documents.");
+    for (const text of shown) turn.insertBefore(el("p", "warning", text), answer);
+  }
+
+  function versionLine(turn, note) {
+    const old = turn.querySelector(".version-line");
+    if (old) old.remove();
+    if (note) turn.querySelector(".sources").after(el("p", "version-line", note));
+  }
+
+  // The answer without its closing dates note, which is shown under the sources instead.
+  function withoutNote(text, note) {
+    if (note && text.endsWith(note)) return text.slice(0, text.length - note.length).trimEnd();
+    return text;
+  }
+
   function details(turn, searched, question, support) {
     const old = turn.querySelector(".details");
     if (old) old.remove();
     const box = el("details", "details");
-    box.appendChild(el("summary", "", "Details"));
-    if (searched && searched !== question) box.appendChild(el("p", "", "Searched for: " + searched));
+    box.appendChild(el("summary", "", "How this answer was checked"));
+    if (searched && searched !== question) {
+      box.appendChild(el("p", "", "Your question was completed from the conversation and searched as: “" + searched + "”."));
+    }
     if (support && support.length) {
       const ok = support.filter(function (s) { return s.verdict === "supported"; }).length;
-      box.appendChild(el("p", "", "Support check: " + ok + " of " + support.length + " sentences supported by their cited passage."));
+      box.appendChild(el("p", "", ok + " of " + support.length + (support.length === 1 ? " sentence is" : " sentences are")
+        + " backed by the passage they cite: the product compared each sentence with its source."));
     }
     if (box.children.length > 1) turn.appendChild(box);
   }
@@ -158,17 +184,24 @@
   }
 
   function startTurn(question) {
-    const hint = thread.querySelector(".hint");
-    if (hint) hint.remove();
+    const empty = thread.querySelector(".empty");
+    if (empty) empty.remove();
     const turn = el("article", "turn");
     turn.appendChild(el("p", "question", question));
+    const progress = el("p", "progress", "Searching your documents…");
+    progress.setAttribute("role", "status");
+    turn.appendChild(progress);
     const answer = el("div", "answer streaming");
     turn.appendChild(answer);
     const sources = el("ol", "sources");
     turn.appendChild(sources);
     thread.appendChild(turn);
-    turn.scrollIntoView({ block: "end" });
-    return { turn: turn, answer: answer, sources: sources, text: "" };
+    scrollToEnd();
+    return { turn: turn, answer: answer, sources: sources, progress: progress, text: "" };
+  }
+
+  function scrollToEnd() {
+    thread.scrollTop = thread.scrollHeight;
   }
 
   // The one renderer of citation cards: a new answer's (answer.citations) and stored ones (data-citations).
@@ -190,7 +223,12 @@
       if (c.heading_path) item.appendChild(el("span", "where", c.heading_path));
       if (c.page) item.appendChild(el("span", "where", "page " + c.page));
       if (c.version) item.appendChild(el("span", "version " + c.version_state, c.version));
-      if (!gone) item.appendChild(quoteWithHighlights(c.text, c.highlights));
+      if (!gone) {
+        item.appendChild(quoteWithHighlights(c.text, c.highlights));
+        if (!c.highlights || !c.highlights.length) {
+          item.appendChild(el("p", "why", "Nothing highlighted: no sentence of the answer could be matched to particular words of this passage."));
+        }
+      }
       sources.appendChild(item);
     }
   }
@@ -217,36 +255,102 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  function addActions(turn, messageId, current) {
-    const bar = el("div", "actions");
-    const copy = el("button", "link", "Copy");
-    copy.type = "button";
-    copy.addEventListener("click", function () {
-      navigator.clipboard.writeText(turn.querySelector(".answer").textContent).then(function () {
-        copy.textContent = "Copied";
-        setTimeout(function () { copy.textContent = "Copy"; }, 1500);
+  function post(url, fields) {
+    return fetch(url, {
+      method: "POST",
+      body: new URLSearchParams(fields),
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" },
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) throw new Error(body.error || "That did not work; try again.");
+        return body;
       });
     });
-    bar.appendChild(copy);
-    for (const [rating, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
-      const button = el("button", "link rate" + (current === rating ? " chosen" : ""), label);
-      button.type = "button";
-      button.setAttribute("aria-pressed", current === rating ? "true" : "false");
-      button.addEventListener("click", function () {
-        const comment = rating === "down" ? (prompt("What was wrong? (optional)") || "") : "";
-        const body = new URLSearchParams({ rating: rating, comment: comment });
-        fetch(urlFor(root.dataset.feedbackUrl, messageId), { method: "POST", body: body, headers: { "X-CSRFToken": csrfToken() } })
-          .then(function (response) {
-            if (!response.ok) throw new Error();
-            for (const other of bar.querySelectorAll(".rate")) { other.classList.remove("chosen"); other.setAttribute("aria-pressed", "false"); }
-            button.classList.add("chosen");
-            button.setAttribute("aria-pressed", "true");
-          })
-          .catch(function () { statusLine.textContent = "Your feedback could not be saved; try again."; });
-      });
-      bar.appendChild(button);
+  }
+
+  function button(className, label, onClick) {
+    const b = el("button", className, label);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function addActions(turn, messageId, rated, status, question) {
+    const old = turn.querySelector(".actions");
+    if (old) old.remove();
+    const bar = el("div", "actions");
+    const said = el("span", "said");
+    said.setAttribute("role", "status");
+    if (status === "stopped" || status === "failed") {
+      bar.appendChild(el("span", "ended", status === "stopped" ? "Stopped before the end." : "This answer failed."));
+      bar.appendChild(button("link retry", "Retry", function () {
+        if (current) return;
+        if (!socket || socket.readyState !== WebSocket.OPEN) { statusLine.textContent = "Not connected yet; try again in a moment."; return; }
+        send(question);
+      }));
     }
+    if (messageId && status !== "failed") {
+      const copy = button("link", "Copy", function () {
+        navigator.clipboard.writeText(turn.querySelector(".answer").textContent).then(function () {
+          said.textContent = "Copied.";
+        }, function () { said.textContent = "Could not copy; select the text instead."; });
+      });
+      bar.appendChild(copy);
+      const rate = function (rating, comment) {
+        return post(urlFor(root.dataset.feedbackUrl, messageId), { rating: rating, comment: comment || "" }).then(function () {
+          for (const other of bar.querySelectorAll(".rate")) {
+            const chosen = other.dataset.rating === rating;
+            other.classList.toggle("chosen", chosen);
+            other.setAttribute("aria-pressed", chosen ? "true" : "false");
+          }
+          said.textContent = "Thanks, your feedback was saved.";
+        });
+      };
+      const helpful = button("link rate", "Helpful", function () {
+        rate("up").catch(function (e) { said.textContent = e.message; });
+      });
+      const unhelpful = button("link rate", "Not helpful", function () {
+        if (turn.querySelector(".comment")) return;
+        bar.after(commentBox(rate, said));
+      });
+      for (const [b, rating] of [[helpful, "up"], [unhelpful, "down"]]) {
+        b.dataset.rating = rating;
+        b.classList.toggle("chosen", rated === rating);
+        b.setAttribute("aria-pressed", rated === rating ? "true" : "false");
+        bar.appendChild(b);
+      }
+    }
+    bar.appendChild(said);
     turn.appendChild(bar);
+  }
+
+  // "Not helpful" asks what was wrong in the page, not in a dialog; the comment is optional.
+  function commentBox(rate, said) {
+    const form = el("form", "comment");
+    const id = "comment-" + Math.random().toString(36).slice(2);
+    const label = el("label", "", "What was wrong? (optional)");
+    label.htmlFor = id;
+    const box = el("textarea");
+    box.id = id;
+    box.rows = 2;
+    box.maxLength = 2000;
+    const save = el("button", "small", "Send feedback");
+    save.type = "submit";
+    const cancel = button("link", "Cancel", function () { form.remove(); });
+    form.append(label, box, save, cancel);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      rate("down", box.value).then(function () { form.remove(); }, function (err) { said.textContent = err.message; });
+    });
+    form.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.stopPropagation(); form.remove(); } });
+    setTimeout(function () { box.focus(); }, 0);
+    return form;
+  }
+
+  function finish(turn, text, markers, support, status, versionNote) {
+    renderAnswer(turn.querySelector(".answer"), withoutNote(text, versionNote), markers, support);
+    warnings(turn, status, support, markers.size);
+    versionLine(turn, versionNote);
   }
 
   function setBusy(busy) {
@@ -262,7 +366,12 @@
           addConversationLink(event.conversation_id, event.title);
         }
         conversationId = event.conversation_id;
-        if (current) { current.messageId = event.message_id; current.searched = event.standalone_question; }
+        if (current) {
+          current.messageId = event.message_id;
+          current.searched = event.standalone_question;
+          current.progress.textContent = event.standalone_question && event.standalone_question !== current.question
+            ? "Writing… (searched for “" + event.standalone_question + "”)" : "Writing…";
+        }
         pending = null;
         statusLine.textContent = "";
         break;
@@ -278,25 +387,95 @@
         break;
       case "answer.end":
         if (current) {
-          if (typeof event.answer === "string") current.text = event.answer;
-          renderAnswer(current.answer, current.text, current.markers || new Set(), event.support);
-          details(current.turn, current.searched, current.question, event.support);
-          current.answer.classList.remove("streaming");
-          if (event.status === "stopped") current.turn.appendChild(el("p", "muted", "(stopped)"));
-          if (current.messageId) addActions(current.turn, current.messageId, "");
-          if (current.sources.children.length === 0 && event.status === "complete") {
-            current.turn.appendChild(el("p", "muted", "No passage was cited for this answer."));
-          }
+          if (typeof event.answer === "string" && (event.answer || event.status === "complete")) current.text = event.answer;
+          end(current, event.status, event.support, event.version_note || "");
         }
-        current = null;
-        setBusy(false);
-        input.focus();
         break;
       case "error":
-        statusLine.textContent = event.message;
-        if (current && !current.text) { current.turn.remove(); current = null; setBusy(false); }
+        if (current) {
+          current.turn.appendChild(el("p", "error", event.message));
+          end(current, "failed", null, "");
+        } else {
+          statusLine.textContent = event.message;
+        }
         break;
     }
+  }
+
+  function end(turn, status, support, versionNote) {
+    finish(turn.turn, turn.text, turn.markers || new Set(), support, status, versionNote);
+    details(turn.turn, turn.searched, turn.question, support);
+    turn.answer.classList.remove("streaming");
+    turn.progress.remove();
+    addActions(turn.turn, turn.messageId, "", status, turn.question);
+    current = null;
+    setBusy(false);
+    input.focus();
+  }
+
+  // Rename and delete in the page: a form that opens in place, a confirmation after each.
+  function conversationTools() {
+    const renameForm = document.getElementById("rename-form");
+    if (!renameForm) return;
+    const title = document.getElementById("conversation-title");
+    const titleInput = document.getElementById("title");
+    const renameOpen = document.getElementById("rename-open");
+    const deleteForm = document.getElementById("delete-confirm");
+    const deleteOpen = document.getElementById("delete-open");
+    const say = function (text, isError) {
+      notice.textContent = "";
+      notice.appendChild(el("p", isError ? "error" : "", text));
+    };
+    const closeRename = function () { renameForm.hidden = true; renameOpen.hidden = false; renameOpen.focus(); };
+    renameOpen.addEventListener("click", function () {
+      deleteForm.hidden = true;
+      renameForm.hidden = false;
+      renameOpen.hidden = true;
+      titleInput.value = title.textContent;
+      titleInput.select();
+      titleInput.focus();
+    });
+    document.getElementById("rename-cancel").addEventListener("click", closeRename);
+    renameForm.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.stopPropagation(); closeRename(); } });
+    renameForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      post(renameForm.action, { title: titleInput.value }).then(function (body) {
+        title.textContent = body.title;
+        const link = document.querySelector(".history a[aria-current]");
+        if (link) link.textContent = body.title;
+        document.title = body.title + " · Ask the handbook";
+        closeRename();
+        say("Renamed to “" + body.title + "”.");
+      }, function (err) { say(err.message, true); });
+    });
+    deleteOpen.addEventListener("click", function () {
+      renameForm.hidden = true;
+      renameOpen.hidden = false;
+      deleteForm.hidden = false;
+      document.getElementById("delete-cancel").focus();
+    });
+    document.getElementById("delete-cancel").addEventListener("click", function () {
+      deleteForm.hidden = true;
+      deleteOpen.focus();
+    });
+  }
+
+  // On a phone the conversation list is a drawer over the chat.
+  function drawer() {
+    const toggle = document.getElementById("drawer-toggle");
+    const panel = document.getElementById("history");
+    const backdrop = document.getElementById("backdrop");
+    const set = function (open) {
+      document.body.classList.toggle("drawer-open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      backdrop.hidden = !open;
+      if (open) panel.querySelector("a").focus();
+    };
+    toggle.addEventListener("click", function () { set(!document.body.classList.contains("drawer-open")); });
+    backdrop.addEventListener("click", function () { set(false); toggle.focus(); });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && document.body.classList.contains("drawer-open")) { set(false); toggle.focus(); }
+    });
   }
 
   function connect() {
@@ -351,10 +530,6 @@
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && current) { e.preventDefault(); stopButton.click(); }
   });
-  for (const confirmed of document.querySelectorAll("form[data-confirm]")) {
-    confirmed.addEventListener("submit", function (e) { if (!confirm(confirmed.dataset.confirm)) e.preventDefault(); });
-  }
-
   for (const answer of thread.querySelectorAll(".answer[data-raw]")) {
     const turn = answer.closest(".turn");
     const sources = turn.querySelector(".sources");
@@ -362,9 +537,20 @@
     showCitations(sources, citations);
     const markers = new Set(citations.map(function (c) { return c.marker; }));
     const support = JSON.parse(answer.dataset.support || "[]");
-    renderAnswer(answer, answer.dataset.raw, markers, support);
-    details(turn, turn.dataset.searched, turn.querySelector(".question").textContent, support);
-    addActions(turn, turn.dataset.messageId, turn.dataset.feedback);
+    const question = turn.querySelector(".question").textContent;
+    finish(turn, answer.dataset.raw, markers, support, turn.dataset.status, answer.dataset.versionNote);
+    details(turn, turn.dataset.searched, question, support);
+    addActions(turn, turn.dataset.messageId, turn.dataset.feedback, turn.dataset.status, question);
   }
+  for (const example of thread.querySelectorAll(".example")) {
+    example.addEventListener("click", function () {
+      input.value = example.textContent;
+      form.requestSubmit();
+    });
+  }
+  conversationTools();
+  drawer();
+  scrollToEnd();
+  if (!matchMedia("(pointer: coarse)").matches) input.focus();
   connect();
 })();

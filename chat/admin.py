@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.template.defaultfilters import linebreaksbr
 
-from chat.audit import can_read_audit
+from chat.audit import can_read_audit, shown_answer
 from chat.models import AuditEntry
 
 
@@ -18,10 +19,25 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "question",
         "standalone_question",
         "status",
-        "prompt_documents",
-        "cited_documents",
+        "answer",
+        "cited",
+        "given_to_model",
     ]
     readonly_fields = fields
+
+    def get_object(self, request, object_id, from_field=None):
+        entry = super().get_object(request, object_id, from_field)
+        if entry is not None:
+            entry.shown_answer = shown_answer(entry, request.user)
+        return entry
+
+    @admin.display(description="Answer")
+    def answer(self, entry: AuditEntry) -> str:
+        return linebreaksbr(getattr(entry, "shown_answer", ""), autoescape=True)
+
+    @admin.display(description="Passages given to the model came from")
+    def given_to_model(self, entry: AuditEntry) -> str:
+        return ", ".join(d["title"] for d in entry.prompt_documents) or "—"
 
     @admin.display(description="Cited documents")
     def cited(self, entry: AuditEntry) -> str:

@@ -288,4 +288,8 @@ def _fail(document_id: int, reason: str) -> None:
 
 def document_fail_unexpectedly(*, document_id: int, exc: BaseException) -> None:
     logger.exception("Ingesting document %s failed", document_id, exc_info=exc)
-    _fail(document_id, f"Processing stopped on an internal error ({type(exc).__name__}); see the worker log.")
+    _fail(
+        document_id,
+        "Processing stopped on an unexpected error; try the action “Re-ingest selected documents”, "
+        "and if it fails again, the worker log says why.",
+    )

@@ -76,8 +76,10 @@ def words(note: VersionNote, *, inside_sentence: bool = False) -> str:
         text = f"Superseded on {format_day(note.superseded_on)}; in force {span}"
     elif note.state == "expired":
         text = f"No longer in force; was in force {span}"
+    elif note.state == "not_yet" and note.last_day is None:
+        text = f"Not yet in force; comes into force on {format_day(note.starts)}"
     elif note.state == "not_yet":
-        text = f"Not yet in force; in force {span}"
+        text = f"Not yet in force; will be in force {span}"
     elif note.state == "in_force":
         text = f"In force {span}"
     else:

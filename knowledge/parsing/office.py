@@ -4,16 +4,22 @@ Archives are size-checked (`detect.open_office_zip`) before a library unpacks th
 """
 
 import io
+import logging
 import re
 
 from knowledge.parsing.blocks import Block, ParsedDocument, UnreadableDocument, heading, paragraph, table_block
 from knowledge.parsing.detect import open_office_zip
 
+logger = logging.getLogger(__name__)
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
 
 def _damaged(kind: str, exc: Exception) -> UnreadableDocument:
-    return UnreadableDocument(f"The {kind} is damaged and cannot be read ({type(exc).__name__}).")
+    """The library's exception names nothing an administrator can act on; the worker log keeps it."""
+    logger.info("Unreadable %s: %r", kind, exc)
+    return UnreadableDocument(
+        f"The {kind} is damaged and cannot be read; open it in its editor, save a new copy and upload that."
+    )
 
 
 def parse_docx(data: bytes) -> ParsedDocument:

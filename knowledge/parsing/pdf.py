@@ -1,9 +1,12 @@
 """PDF text layer with pypdf; every block keeps its page number."""
 
 import io
+import logging
 import unicodedata
 
 from knowledge.parsing.blocks import Block, ParsedDocument, UnreadableDocument, paragraph
+
+logger = logging.getLogger(__name__)
 
 
 def parse_pdf(data: bytes) -> ParsedDocument:
@@ -17,7 +20,11 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     except UnreadableDocument:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many exception types on damaged files
-        raise UnreadableDocument(f"The PDF is damaged and cannot be read ({type(exc).__name__}).") from None
+        logger.info("Unreadable PDF: %r", exc)
+        raise UnreadableDocument(
+            "The PDF is damaged and cannot be read; open it in a PDF reader, "
+            "save or print it to a new PDF and upload that."
+        ) from None
     blocks: list[Block] = []
     for number, raw in enumerate(pages, start=1):
         blocks.extend(_page_blocks(unicodedata.normalize("NFKC", raw), number))

@@ -81,3 +81,42 @@ def test_nobody_edits_or_deletes_audit_entries(client, audited):
     audited.refresh_from_db()
     assert audited.question == "What is my sick-leave balance?"
     assert client.get(reverse("admin:chat_auditentry_add")).status_code == 403
+
+
+def test_an_entry_reads_as_words_and_shows_the_answer_only_to_an_auditor_who_may_read_its_sources(
+    client, people, ingest
+):
+    from chat.models import Citation, Message
+
+    pay = ingest("pay.md", "# Pay\n\n## Bands\n\nGrade C3 earns 46,000 to 58,000 EUR.", groups=[people.managers])
+    conversation = Conversation.objects.create(user=people.alice, title="Pay")
+    message = Message.objects.create(
+        conversation=conversation, question="What does C3 earn?", answer="Grade C3 earns 46,000 to 58,000 EUR [1]."
+    )
+    Citation.objects.create(message=message, marker=1, document_id=pay.pk, document_title="Pay", quote="…")
+    entry = AuditEntry.objects.create(
+        user=people.alice,
+        username="alice",
+        message=message,
+        question=message.question,
+        status="complete",
+        prompt_documents=[{"id": pay.pk, "title": "Pay"}],
+        cited_documents=[{"id": pay.pk, "title": "Pay"}],
+    )
+    page = reverse("admin:chat_auditentry_change", args=[entry.pk])
+
+    manager_in_hr = _staff("hannah", hr=True)
+    manager_in_hr.groups.add(people.managers)
+    client.force_login(manager_in_hr)
+    shown = client.get(page).content.decode()
+    assert "Grade C3 earns 46,000 to 58,000 EUR [1]." in shown
+    assert "Passages given to the model came from" in shown and "{&quot;id&quot;" not in shown and '{"id"' not in shown
+
+    client.force_login(_staff("harry", hr=True))  # HR, but not a manager: may not read the pay document
+    shown = client.get(page).content.decode()
+    assert client.get(page).status_code == 200
+    assert "46,000" not in shown and "Hidden: the answer cites documents you may not read" in shown
+
+    conversation.delete()
+    client.force_login(manager_in_hr)
+    assert "Not kept: the asker deleted the conversation" in client.get(page).content.decode()

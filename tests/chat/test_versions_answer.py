@@ -71,8 +71,8 @@ def three_versions(ingest, people):
         (
             "How many days of paid annual leave will full-time employees get in 2027?",
             2027,
-            "Not yet in force; in force since 1 January 2027",
-            "Leave policy 2027: not yet in force; in force since 1 January 2027.",
+            "Not yet in force; comes into force on 1 January 2027",
+            "Leave policy 2027: not yet in force; comes into force on 1 January 2027.",
         ),
     ],
 )
@@ -92,6 +92,7 @@ async def test_a_dated_question_is_answered_from_its_version_and_says_when_it_ap
     assert result["streamed"].endswith(note), "the note streams like the rest of the answer"
     message = await Message.objects.aget(pk=result["end"]["message_id"])
     assert message.answer == result["end"]["answer"]
+    assert result["end"]["version_note"] == message.version_note == note, "the page shows it under the sources"
 
 
 async def test_the_sources_panel_of_a_past_conversation_labels_a_version_superseded_since(

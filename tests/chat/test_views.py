@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -181,3 +182,54 @@ def test_guessed_ids_of_other_peoples_objects_look_exactly_like_missing_ones(cli
     answered.refresh_from_db()
     message.refresh_from_db()
     assert answered.title == "Pay for C3" and message.feedback == ""
+
+
+def test_rename_answers_the_pages_script_in_json_and_confirms_each_change(client, people, answered):
+    client.force_login(people.alice)
+    as_script = {"HTTP_ACCEPT": "application/json"}
+    url = reverse("chat:rename", args=[answered.pk])
+    assert client.post(url, {"title": "  Pay   bands "}, **as_script).json() == {"title": "Pay bands"}
+    refused = client.post(url, {"title": " "}, **as_script)
+    assert refused.status_code == 400 and refused.json() == {"error": "The title is empty."}
+    assert client.post(url, {"title": "x" * 201}, **as_script).status_code == 400
+    assert Conversation.objects.get(pk=answered.pk).title == "Pay bands", "a refused title changes nothing"
+    client.force_login(people.bob)
+    assert client.post(url, {"title": "Mine"}, **as_script).status_code == 404
+
+    client.force_login(people.alice)
+    page = client.post(url, {"title": "Pay grades"}, follow=True).content.decode()
+    assert "Conversation renamed." in page, "without script: the page says it was done"
+    page = client.post(reverse("chat:delete", args=[answered.pk]), follow=True).content.decode()
+    assert "Deleted “Pay grades”." in page
+
+
+def test_the_page_needs_no_dialogs_and_marks_unsupported_or_unsourced_answers_in_the_export(client, people, answered):
+    script = (Path(__file__).parents[2] / "chat" / "static" / "chat" / "chat.js").read_text()
+    assert not re.search(r"\b(prompt|confirm|alert)\(", script), "rename, delete and feedback happen in the page"
+
+    message = answered.messages.get()
+    message.support = [{"start": 0, "end": 25, "markers": [1], "verdict": "unsupported", "similarity": 0.2,
+                        "unsupported_numbers": ["58,000"]}]  # fmt: skip
+    message.version_note = "Pay: in force since 1 January 2026."
+    message.save()
+    unsourced = Message.objects.create(
+        conversation=answered, question="Who won in 1998?", answer="The documents do not say.", status="complete"
+    )
+    client.force_login(people.alice)
+    text = client.get(reverse("chat:export", args=[answered.pk])).content.decode()
+    warning = "> Check before relying on this: 1 sentence is not backed by a cited passage: “46,000 to 58,000 EUR [1].”"
+    assert warning in text
+    assert f"## {unsourced.question}\n\n> No source: this answer cites no passage of your documents." in text
+    page = client.get(reverse("chat:conversation", args=[answered.pk])).content.decode()
+    assert 'data-version-note="Pay: in force since 1 January 2026."' in page
+
+
+def test_an_empty_conversation_suggests_questions_from_documents_the_asker_may_read(client, people, ingest):
+    ingest("leave.md", "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days of paid leave. " * 3)
+    ingest("pay.md", "# Pay\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR.", groups=[people.managers])
+    client.force_login(people.bob)
+    page = client.get(reverse("chat:index")).content.decode()
+    assert "What does “Leave” say about annual leave?" in page
+    assert "Salary bands" not in page and "salary bands" not in page, "nothing of a document bob may not read"
+    client.force_login(people.alice)
+    assert "What does “Pay” say about salary bands?" in client.get(reverse("chat:index")).content.decode()

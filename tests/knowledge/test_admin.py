@@ -182,3 +182,29 @@ def test_confirm_action_makes_detected_dates_effective(admin_client, ingest):
     )
     dated.refresh_from_db()
     assert (dated.effective_from, dated.effective_until) == (date(2025, 1, 1), date(2025, 12, 31))
+
+
+def test_the_list_shows_the_newest_upload_first_and_names_who_may_read_each_document(admin_client, ingest, people):
+    ingest("aardvark.md", "# Aardvark\n\nEveryone may read this.", title="Aardvark policy")
+    managers_only = ingest("zebra.md", "# Zebra\n\nOnly managers.", groups=[people.managers], title="Zebra policy")
+    managers_only.readers.add(people.carol)
+    listing = admin_client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert listing.index("Zebra policy") < listing.index("Aardvark policy"), "newest first, not by title"
+    assert "group managers, carol" in listing
+    assert "Everyone" in listing
+
+
+def test_a_damaged_office_file_fails_with_a_reason_in_words(admin_client, django_capture_on_commit_callbacks):
+    import io
+    import zipfile
+
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as archive:  # a Word file whose XML is cut off (lxml: XMLSyntaxError)
+        archive.writestr("[Content_Types].xml", "<Types><Default Extension=")
+        archive.writestr("word/document.xml", "<w:document>")
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(admin_client, "broken.docx", broken.getvalue())
+    document = Document.objects.get()
+    assert document.status == Document.Status.FAILED
+    listing = admin_client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert "cannot be read" in listing and "Error" not in document.error and "(" not in document.error, document.error

@@ -107,8 +107,8 @@ def test_each_passage_says_how_its_version_stands_today(three_versions, people):
     )
     assert said[three_versions.v2027.pk] == (
         "not_yet",
-        "Not yet in force; in force since 1 January 2027",
-        "not yet in force; in force since 1 January 2027",
+        "Not yet in force; comes into force on 1 January 2027",
+        "not yet in force; comes into force on 1 January 2027",
     )
     assert notes[three_versions.v2025.pk].superseded_on == date(2026, 1, 1), "the note carries its dates"
     assert notes[three_versions.other.pk] == versions.UNDATED

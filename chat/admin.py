@@ -3,6 +3,7 @@ from django.template.defaultfilters import linebreaksbr
 
 from chat.audit import can_read_audit, shown_answer
 from chat.models import AuditEntry
+from knowledge.admin import ADMIN_CSS
 
 
 @admin.register(AuditEntry)
@@ -11,6 +12,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     list_display = ["created_at", "username", "question", "status", "cited"]
     list_filter = ["status", "created_at"]
+
+    class Media:
+        css = {"all": [ADMIN_CSS]}
+
     search_fields = ["username", "question", "standalone_question"]
     date_hierarchy = "created_at"
     fields = [

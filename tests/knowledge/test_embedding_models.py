@@ -262,10 +262,13 @@ def test_the_worker_task_builds_and_the_list_shows_progress(tuned, ingest):
 def test_the_admin_lists_models_with_metrics_and_refuses_a_worse_one(tuned, ingest, client):
     ingest("handbook.md", HANDBOOK)
     register("worse", base_model=BASE, manifest={"metrics": WORSE})
+    tuned_row = EmbeddingModel.objects.get(name="tuned-a")
     client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
     url = reverse("admin:knowledge_embeddingmodel_changelist")
     page = client.get(url).content.decode()
-    assert "tuned-a" in page and "0.900 · 0.800" in page and "Active" in page
+    assert "tuned-a" in page and "0.800 → 0.900" in page and "Active" in page
+    model_page = client.get(reverse("admin:knowledge_embeddingmodel_change", args=[tuned_row.pk])).content.decode()
+    assert "0.900 · 0.800 · 1.000" in model_page, "every figure on the model's own page"
     worse = EmbeddingModel.objects.get(name="worse")
     response = client.post(url, {"action": "activate", "_selected_action": [worse.pk]}, follow=True)
     assert "worse than" in response.content.decode()

@@ -237,6 +237,16 @@
     return template.replace("/0/", "/" + id + "/");
   }
 
+  // The first answer of a new conversation: its bar (rename, export, delete) now has something to act on.
+  function showConversationBar(id, title) {
+    const bar = document.getElementById("conversation-bar");
+    document.getElementById("conversation-title").textContent = title;
+    for (const f of bar.querySelectorAll("form")) f.action = urlFor(f.getAttribute("action"), id);
+    const exportLink = document.getElementById("export");
+    exportLink.href = urlFor(exportLink.getAttribute("href"), id);
+    bar.hidden = false;
+  }
+
   function addConversationLink(id, title) {
     const list = document.querySelector(".history ul");
     const empty = list.querySelector(".muted");
@@ -364,6 +374,7 @@
         if (conversationId !== event.conversation_id) {
           history.replaceState(null, "", urlFor(root.dataset.conversationUrl, event.conversation_id));
           addConversationLink(event.conversation_id, event.title);
+          if (conversationId === null) showConversationBar(event.conversation_id, event.title);
         }
         conversationId = event.conversation_id;
         if (current) {
@@ -416,7 +427,6 @@
   // Rename and delete in the page: a form that opens in place, a confirmation after each.
   function conversationTools() {
     const renameForm = document.getElementById("rename-form");
-    if (!renameForm) return;
     const title = document.getElementById("conversation-title");
     const titleInput = document.getElementById("title");
     const renameOpen = document.getElementById("rename-open");

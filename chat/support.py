@@ -122,6 +122,9 @@ def says_something(sentence: str) -> bool:
 
 def judge(sentence: str, cited: dict[int, Passage], *, encode: Callable[[list[str]], np.ndarray]) -> Judgement:
     """`sentence` without its markers; `cited` the passages its markers name."""
+    if (dated := _AS_OF.search(sentence)) and _states_dates(dated.group(1), cited):
+        # "Annual leave taken: 12 days, as of 1 November 2026": the line, and the date the same passage states
+        return judge(sentence[: dated.start()], cited, encode=encode)
     units = [
         (marker, start, end, passage.text[start:end])
         for marker, passage in cited.items()
@@ -186,6 +189,23 @@ def judge(sentence: str, cited: dict[int, Passage], *, encode: Callable[[list[st
     ]
     reason = next((why for why, failed in reasons if failed), "")
     return Judgement(not reason, round(similarity, 3), missing, units[best][:3], reason)
+
+
+_AS_OF = re.compile(r",\s+as of ([^,;]+?)[.!]?\s*$", re.IGNORECASE)
+
+
+def _states_dates(text: str, cited: dict[int, Passage]) -> bool:
+    """`text` is nothing but dates, each one a cited passage states (in any of its spellings)."""
+    found = figures.figures(text)
+    if not found or any(f.units != ("date",) for f in found):
+        return False
+    rest = text
+    for f in sorted(found, key=lambda f: f.start, reverse=True):
+        rest = rest[: f.start] + rest[f.end :]
+    if re.search(r"\w", rest):
+        return False
+    stated = {f.value for p in cited.values() for f in figures.figures(p.text) if f.units == ("date",)}
+    return all(f.value in stated for f in found)
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\b(?:and|or|but|while|whereas)\b", re.IGNORECASE)

@@ -56,3 +56,20 @@ def test_highlights_point_at_the_supporting_words_of_the_cited_passage():
 
 def test_nothing_cited_means_nothing_to_check():
     assert check_support("I could not find anything.", {}, encode=embedding.encode).sentences == []
+
+
+RECORD = (
+    "Personal record of alice (user alice). Their own leave balance:\n\n- As of: 2026-11-01\n"
+    "- Annual leave entitlement: 25 days\n- Annual leave taken: 12 days\n- Annual leave remaining: 13 days"
+)
+
+
+def test_a_record_line_with_the_date_the_same_record_states_is_supported():
+    """The product dates a record's line (chat.personal.dated); the check must not flag its own words."""
+    record = cited(RECORD)
+    report = check_support("Annual leave taken: 12 days, as of 1 November 2026 [1].", record, encode=embedding.encode)
+    assert [s.verdict for s in report.sentences] == [SUPPORTED]
+    assert report.highlights[1], "the line's words are highlighted in the record"
+    assert verdicts("Annual leave taken: 12 days, as of 2 November 2026 [1].", record) == [UNSUPPORTED]
+    assert verdicts("Annual leave taken: 14 days, as of 1 November 2026 [1].", record) == [UNSUPPORTED]
+    assert verdicts("Annual leave taken: 12 days, as of 1 November 2026 at noon [1].", record) == [UNSUPPORTED]

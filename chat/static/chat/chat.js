@@ -192,6 +192,7 @@
     progress.setAttribute("role", "status");
     turn.appendChild(progress);
     const answer = el("div", "answer streaming");
+    answer.setAttribute("aria-busy", "true");  // read out once whole, not token by token
     turn.appendChild(answer);
     const sources = el("ol", "sources");
     turn.appendChild(sources);
@@ -417,6 +418,7 @@
     finish(turn.turn, turn.text, turn.markers || new Set(), support, status, versionNote);
     details(turn.turn, turn.searched, turn.question, support);
     turn.answer.classList.remove("streaming");
+    turn.answer.setAttribute("aria-busy", "false");
     turn.progress.remove();
     addActions(turn.turn, turn.messageId, "", status, turn.question);
     current = null;

@@ -302,8 +302,16 @@ def _verbatim(sentence: str, cited: dict[int, Passage]) -> tuple[int, int, int] 
     for marker, passage in cited.items():
         for text in (passage.text, f"{innermost_heading(passage)}: {passage.text}"):
             if whole.search(flat(text)):
-                return marker, 0, len(passage.text)
+                return marker, *_quoted_sentence(passage.text, wanted)
     return None
+
+
+def _quoted_sentence(text: str, wanted: str) -> tuple[int, int]:
+    """The passage sentence that holds the quote; the whole passage when it runs over several."""
+    for start, end in sentence_spans(text):
+        if wanted in flat(text[start:end]):
+            return start, end
+    return 0, len(text)
 
 
 def flat(text: str) -> str:
@@ -353,7 +361,7 @@ def _lower_words(text: str) -> set[str]:
 def check_support(text: str, cited: dict[int, Passage], *, encode: Callable[[list[str]], np.ndarray]) -> SupportReport:
     """Every sentence that says something, held against the passages its markers name."""
     checks: list[SentenceCheck] = []
-    supporting: dict[int, set[str]] = {m: set() for m in cited}
+    supporting: dict[int, list[tuple[int, int, set[str]]]] = {m: [] for m in cited}
     for start, end in sentence_spans(text):
         plain = MARKER.sub(" ", text[start:end]).strip()
         if not says_something(plain) or not cited:
@@ -367,13 +375,30 @@ def check_support(text: str, cited: dict[int, Passage], *, encode: Callable[[lis
         checks.append(SentenceCheck(start, end, markers, verdict, judgement.similarity, judgement.unsupported_figures))
         if judgement.supported:
             for m in markers:
-                supporting[m] |= _terms(plain)
-    highlights = {m: _spans_of(cited[m].text, supporting[m]) for m in cited}
+                anchored = judgement.anchor is not None and judgement.anchor[0] == m
+                start, end = judgement.anchor[1:] if anchored else (0, len(cited[m].text))
+                supporting[m].append((start, end, _terms(plain)))
+    highlights = {m: _spans_within(cited[m].text, supporting[m]) for m in cited}
     return SupportReport(checks, highlights)
 
 
 def _terms(text: str) -> set[str]:
     return content_words(text) | {f.value for f in figures.figures(text)}
+
+
+def _spans_within(text: str, parts: list[tuple[int, int, set[str]]]) -> list[tuple[int, int]]:
+    """Each supported sentence's words marked in the passage sentence it rests on, not wherever
+    else they occur ("days" and "leave" all over a leave policy say nothing about the answer)."""
+    spans = sorted(
+        {(start + a, start + b) for start, end, terms in parts for a, b in _spans_of(text[start:end], terms)}
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _spans_of(text: str, terms: set[str]) -> list[tuple[int, int]]:

@@ -73,3 +73,14 @@ def test_a_record_line_with_the_date_the_same_record_states_is_supported():
     assert verdicts("Annual leave taken: 12 days, as of 2 November 2026 [1].", record) == [UNSUPPORTED]
     assert verdicts("Annual leave taken: 14 days, as of 1 November 2026 [1].", record) == [UNSUPPORTED]
     assert verdicts("Annual leave taken: 12 days, as of 1 November 2026 at noon [1].", record) == [UNSUPPORTED]
+
+
+def test_highlights_stay_in_the_passage_sentence_the_answer_rests_on():
+    report = check_support(
+        "Full-time employees receive 25 days of paid annual leave per calendar year [1].",
+        cited(LEAVE),
+        encode=embedding.encode,
+    )
+    first_sentence_end = LEAVE.index("year.") + len("year.")
+    assert report.highlights[1], "the supporting words are marked"
+    assert all(end <= first_sentence_end for _, end in report.highlights[1]), "not 'days' in the next sentence"

@@ -1,8 +1,8 @@
 """Example questions for an empty conversation, drawn from what the asker may read.
 
-Built from section headings, the longest sections first: a heading names what a document
-covers in its author's words, so the question it makes is one the documents can answer. Only
-documents in force today and never a personal record (a colleague's record would leak its
+Built from section headings of the newest documents, the longest sections first: a heading
+names what a document covers in its author's words, so the question it makes is one the
+documents can answer. Only documents in force today and never a personal record (a colleague's record would leak its
 headings; one's own is better asked about in one's own words).
 """
 
@@ -18,6 +18,7 @@ from knowledge.models import Chunk, Document
 from knowledge.versions import in_force
 
 MAX_HEADING_CHARS = 60
+RECENT_DOCUMENTS = 20  # the page's cost stays bounded however large the knowledge base
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]?)+\s+")
 
 
@@ -29,7 +30,7 @@ def example_questions(user, limit: int = 4) -> list[str]:
         Period(today, today),
     )
     sections = (
-        Chunk.objects.filter(document__in=documents.values("pk"))
+        Chunk.objects.filter(document__in=documents.order_by("-created_at").values("pk")[:RECENT_DOCUMENTS])
         .exclude(heading_path="")
         .values("document_id", "document__title", "heading_path")
         .annotate(tokens=Sum("token_count"))

@@ -388,6 +388,7 @@ def test_on_a_phone_the_conversations_are_a_drawer_and_the_answer_fits(server, p
         == "How many days of annual leave do I get?"
     )
     problems["drawer"] = accessibility_problems(phone)
+    assert phone.execute_script("return document.getElementById('chat').inert"), "focus cannot wander behind it"
     phone.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(phone, lambda d: not d.find_element(By.ID, "history").is_displayed())
     assert toggle.get_attribute("aria-expanded") == "false"

@@ -481,6 +481,7 @@
       document.body.classList.toggle("drawer-open", open);
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
       backdrop.hidden = !open;
+      root.inert = open;  // keyboard focus stays in the open drawer (and the top bar that closes it)
       if (open) panel.querySelector("a").focus();
     };
     toggle.addEventListener("click", function () { set(!document.body.classList.contains("drawer-open")); });

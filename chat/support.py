@@ -387,27 +387,22 @@ def _terms(text: str) -> set[str]:
 
 
 def _spans_within(text: str, parts: list[tuple[int, int, set[str]]]) -> list[tuple[int, int]]:
-    """Each supported sentence's words marked in the passage sentence it rests on, not wherever
-    else they occur ("days" and "leave" all over a leave policy say nothing about the answer)."""
-    spans = sorted(
-        {(start + a, start + b) for start, end, terms in parts for a, b in _spans_of(text[start:end], terms)}
-    )
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+    """Runs of the passage's words (or figures) that the supported sentences share with it, each
+    sentence's words marked in the passage sentence it rests on, not wherever else they occur
+    ("days" and "leave" all over a leave policy say nothing about the answer)."""
+    marked = {
+        word.span()
+        for start, end, terms in parts
+        for word in _MARKABLE.finditer(text, start, end)
+        if _terms(word.group()) & terms
+    }
+    runs: list[tuple[int, int]] = []
+    for start, end in sorted(marked):
+        if runs and start - runs[-1][1] <= 1:
+            runs[-1] = (runs[-1][0], max(end, runs[-1][1]))
         else:
-            merged.append((start, end))
-    return merged
+            runs.append((start, end))
+    return runs
 
 
-def _spans_of(text: str, terms: set[str]) -> list[tuple[int, int]]:
-    """Runs of the passage's words (or figures) that the supported sentences share with it."""
-    spans: list[tuple[int, int]] = []
-    marked = [m.span() for m in re.finditer(r"[^\W_]+(?:[.,:][0-9]+)*%?", text) if _terms(m.group()) & terms]
-    for start, end in marked:
-        if spans and start - spans[-1][1] <= 1:
-            spans[-1] = (spans[-1][0], end)
-        else:
-            spans.append((start, end))
-    return spans
+_MARKABLE = re.compile(r"[^\W_]+(?:[.,:][0-9]+)*%?")  # a word or a figure ("46,000", "2.5%")

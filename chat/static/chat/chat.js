@@ -358,10 +358,13 @@
     return form;
   }
 
-  function finish(turn, text, markers, support, status, versionNote) {
-    renderAnswer(turn.querySelector(".answer"), withoutNote(text, versionNote), markers, support);
-    warnings(turn, status, support, markers.size);
-    versionLine(turn, versionNote);
+  // The one renderer of a finished turn: a new answer's (answer.end) and stored ones (data-*).
+  function finish(turn, a) {
+    renderAnswer(turn.querySelector(".answer"), withoutNote(a.text, a.versionNote), a.markers, a.support);
+    warnings(turn, a.status, a.support, a.markers.size);
+    versionLine(turn, a.versionNote);
+    details(turn, a.searched, a.question, a.support);
+    addActions(turn, a.messageId, a.rated, a.status, a.question);
   }
 
   function setBusy(busy) {
@@ -415,12 +418,13 @@
   }
 
   function end(turn, status, support, versionNote) {
-    finish(turn.turn, turn.text, turn.markers || new Set(), support, status, versionNote);
-    details(turn.turn, turn.searched, turn.question, support);
+    finish(turn.turn, {
+      text: turn.text, markers: turn.markers || new Set(), support: support, status: status, versionNote: versionNote,
+      searched: turn.searched, question: turn.question, messageId: turn.messageId, rated: "",
+    });
     turn.answer.classList.remove("streaming");
     turn.answer.setAttribute("aria-busy", "false");
     turn.progress.remove();
-    addActions(turn.turn, turn.messageId, "", status, turn.question);
     current = null;
     setBusy(false);
     input.focus();
@@ -548,12 +552,12 @@
     const sources = turn.querySelector(".sources");
     const citations = JSON.parse(sources.dataset.citations || "[]");
     showCitations(sources, citations);
-    const markers = new Set(citations.map(function (c) { return c.marker; }));
-    const support = JSON.parse(answer.dataset.support || "[]");
-    const question = turn.querySelector(".question").textContent;
-    finish(turn, answer.dataset.raw, markers, support, turn.dataset.status, answer.dataset.versionNote);
-    details(turn, turn.dataset.searched, question, support);
-    addActions(turn, turn.dataset.messageId, turn.dataset.feedback, turn.dataset.status, question);
+    finish(turn, {
+      text: answer.dataset.raw, markers: new Set(citations.map(function (c) { return c.marker; })),
+      support: JSON.parse(answer.dataset.support || "[]"), status: turn.dataset.status,
+      versionNote: answer.dataset.versionNote, searched: turn.dataset.searched,
+      question: turn.querySelector(".question").textContent, messageId: turn.dataset.messageId, rated: turn.dataset.feedback,
+    });
   }
   for (const example of thread.querySelectorAll(".example")) {
     example.addEventListener("click", function () {

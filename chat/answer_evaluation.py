@@ -4,10 +4,13 @@ A case is either covered (expected facts, each a list of acceptable spellings, a
 document that should be cited) or `not_covered`. Facts are matched as whole words in the
 answer ("5 days" is not inside "15 days"), with quotes and dashes normalised, so the figures
 are strict for paraphrases ("a fortnight") and lenient for nothing. `wrong_figures` counts
-answers that state a figure no passage they cite states.
+answers that state a figure no passage they cite states; `cut_short`, answers that show a
+sentence without its end; `metadata_shown`, answers that quote a file's front matter or its
+site's template tags.
 """
 
 import asyncio
+import contextlib
 import re
 import statistics
 import time
@@ -27,6 +30,7 @@ from knowledge import versions
 from knowledge.evaluation import LabelledSetError, json_values, normalise
 from knowledge.models import Document
 from knowledge.retrieval import SearchOptions
+from knowledge.sentences import sentences
 
 REFUSAL = re.compile(
     r"could not find|do(?:es)? not cover|not covered|no information|don't have (?:any )?information|"
@@ -78,6 +82,13 @@ class Outcome:
     @property
     def facts_found(self) -> bool:
         return all(contains(self.answer, spellings) for spellings in self.case.facts)
+
+    @property
+    def cut_short(self) -> list[str]:
+        return cut_short(self.answer, self.cited_texts) if self.answered and not self.refused else []
+
+    def metadata_shown(self, keys: set[str]) -> bool:
+        return self.answered and shows_metadata(self.answer, keys)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -140,6 +151,74 @@ def wrong_figures(answer: str, cited_texts: list[str]) -> list[str]:
     stated = [f for f in figures.figures(re.sub(r"\[\d+\]", " ", answer))]
     available = [f for text in cited_texts for f in figures.figures(text)]
     return [f.value for f in stated if not figures.figure_supported(f, available)]
+
+
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_ENDED = re.compile(r"[.!?:;…][\"'”’)\]]*$")
+_OPEN_ENDING = re.compile(
+    r"(?:[,(\-–]|\b(?:a|an|the|and|or|but|of|to|in|on|at|by|for|with|from|as|is|are|be|that|which|who|if|than|"
+    r"not|no|your|their|our|its|this|these|per|up|any|all|each|every|such|including)\b)$",
+    re.IGNORECASE,
+)
+
+
+def cut_short(answer: str, cited_texts: list[str]) -> list[str]:
+    """The shown sentences that stop before their end: one that runs on in the passage it came
+    from (the next word continues it), or ends on a comma, a hyphen or a word that needs another
+    ("of", "the", "or")."""
+    passages = [_flat(part) for text in cited_texts for part in re.split(r"\n\s*\n", text)]
+    cut = []
+    for line in answer.split("\n"):
+        for sentence in sentences(_MARKERS.sub("", line)):
+            text = sentence.strip().lstrip("-*• ").strip()
+            if len(text) < 8 or _ENDED.search(text):
+                continue
+            if _OPEN_ENDING.search(text) or _runs_on(_flat(text), passages):
+                cut.append(text)
+    return cut
+
+
+def _flat(text: str) -> str:
+    """Spacing and quotes set aside, case kept: a lower-case word after a line end continues a sentence."""
+    return " ".join(text.translate(_QUOTES).replace("*", " ").replace("_", " ").split())
+
+
+def _runs_on(sentence: str, passages: list[str]) -> bool:
+    tail = sentence[-60:]
+    for passage in passages:
+        at = passage.find(tail)
+        while at >= 0:
+            after = passage[at + len(tail) : at + len(tail) + 2]
+            if re.match(r"\s?[a-z0-9(]", after):
+                return True
+            at = passage.find(tail, at + 1)
+    return False
+
+
+# Keys only front matter uses ("categories:" and "title:" are English too); the evaluated files' own keys are added.
+FRONT_MATTER_KEYS = {
+    "layout", "permalink", "redirect_from", "redirect_to", "last_reviewed", "nav_order", "has_children", "aliases",
+}  # fmt: skip
+_TEMPLATE_TAG = re.compile(r"{%.*?%}|{{.*?}}|^\s*(?:---|\+\+\+)\s*$", re.MULTILINE | re.DOTALL)
+
+
+def shows_metadata(answer: str, keys: set[str]) -> bool:
+    """A template tag, a front matter delimiter, or "key: value" / "key = value" of a front matter key."""
+    if _TEMPLATE_TAG.search(answer):
+        return True
+    names = "|".join(sorted(re.escape(k) for k in keys | FRONT_MATTER_KEYS))
+    return bool(re.search(rf"(?:^|\s)(?:{names})\s*(?::|=)\s+\S", answer, re.IGNORECASE))
+
+
+def front_matter_keys(folder: Path) -> set[str]:
+    """The front matter keys of the Markdown files under `folder`: what an answer must never quote."""
+    from knowledge.parsing.front_matter import split_front_matter
+
+    keys: set[str] = set()
+    for path in folder.rglob("*.md"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            keys |= set(split_front_matter(path.read_text(encoding="utf-8"))[0])
+    return keys
 
 
 async def run_case(
@@ -220,9 +299,10 @@ def run_all(
     return asyncio.run(run())
 
 
-def summarise(outcomes: list[Outcome]) -> dict:
+def summarise(outcomes: list[Outcome], metadata_keys: set[str] | None = None) -> dict:
     """Time to first shown text counts answers made (a refusal is instant); `wrong_figures` is the share
-    of covered answers stating a figure that no passage they cite states."""
+    of covered answers stating a figure that no passage they cite states; `cut_short` and
+    `metadata_shown` are counts of answers, over every question."""
     covered = [o for o in outcomes if o.case.covered]
     not_covered = [o for o in outcomes if not o.case.covered]
     citations = [(o, text) for o in covered if not o.refused for text in o.cited_texts]  # not related reading
@@ -241,6 +321,8 @@ def summarise(outcomes: list[Outcome]) -> dict:
         "citations": len(citations),
         "wrong_figures": _share(sum(bool(o.wrong_figures) for o in covered), len(covered)),
         "wrong_figures_any": _share(sum(bool(o.wrong_figures) for o in outcomes), len(outcomes)),
+        "cut_short": sum(bool(o.cut_short) for o in outcomes),
+        "metadata_shown": sum(o.metadata_shown(metadata_keys or set()) for o in outcomes),
         "unsupported_sentences": _share(sum(s["verdict"] != SUPPORTED for s in sentences), len(sentences)),
         "sentences_checked": len(sentences),
         "refusal_accuracy": _share(sum(o.refused for o in not_covered), len(not_covered)),
@@ -298,6 +380,8 @@ def case_record(outcome: Outcome) -> dict:
                 any(contains(text, spellings) for spellings in case.facts) for text in outcome.cited_texts
             ],
             "right_version": outcome.right_version,
+            "cut_short": outcome.cut_short,
+            "metadata_shown": outcome.metadata_shown(set()),
         },
         "support": outcome.support,
         "ttft_s": outcome.ttft_s,

@@ -85,6 +85,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "original_name",
         "detected_effective_from",
         "detected_effective_until",
+        "metadata",
     ]
     actions = ["reingest", "confirm_detected_dates"]
 

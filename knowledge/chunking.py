@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from knowledge.parsing import Block
+from knowledge.sentences import sentence_spans
 
 BLOCK_SEPARATOR = "\n\n"
 HEADING_SEPARATOR = " > "
 HEADING_MAX_CHARS = 200  # a longer "heading" is a paragraph styled as one: kept as text
 HEADING_PATH_MAX_CHARS = 1000  # Chunk.heading_path
 ELIDED = "…"
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _units(text: str, start: int, end: int, budget: int, count_tokens: Callable[
     if tokens <= budget:
         return [_Unit(start, end, tokens)]
     units: list[_Unit] = []
-    for s_start, s_end in _split(text, start, end, _SENTENCE_END):
+    for s_start, s_end in ((start + a, start + b) for a, b in sentence_spans(text[start:end])):
         s_tokens = count_tokens(text[s_start:s_end])
         if s_tokens <= budget:
             units.append(_Unit(s_start, s_end, s_tokens))

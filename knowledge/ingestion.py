@@ -22,10 +22,10 @@ from psycopg.types import TypeInfo
 from knowledge import bm25, embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
 from knowledge.dating import effective_dates
-from knowledge.documents import content_checksum
+from knowledge.documents import content_checksum, title_from_filename
 from knowledge.embedding_models import active_name, ensure_current, with_current_model
 from knowledge.models import Chunk, Conflict, Document
-from knowledge.parsing import UnreadableDocument, parse_document
+from knowledge.parsing import UnreadableDocument, front_matter, parse_document
 
 logger = logging.getLogger(__name__)
 PROGRESS_BATCH = 64
@@ -38,6 +38,8 @@ class _Prepared:
     chunked: ChunkedDocument
     checksum: str
     page_count: int | None
+    title: str = ""  # the document's own title, for a document whose title came from its file name
+    metadata: dict | None = None
 
 
 def document_ingest(*, document_id: int, force: bool = False) -> bool:
@@ -172,7 +174,9 @@ def _parse(document: Document, data: bytes, checksum: str) -> _Prepared | None:
     except UnreadableDocument as exc:
         _fail(document.pk, str(exc))
         return None
-    return _Prepared(document.pk, chunked, checksum, parsed.page_count)
+    derived = {title_from_filename(document.original_name), front_matter.title_of(document.metadata or {})}
+    own_title = parsed.title if document.title in derived else ""
+    return _Prepared(document.pk, chunked, checksum, parsed.page_count, own_title, parsed.metadata)
 
 
 def chunk_document(blocks) -> ChunkedDocument:
@@ -215,7 +219,7 @@ def _embed_with_progress(prepared: _Prepared, model: str) -> np.ndarray:
 def _replace_chunks(group: list[_Prepared], vectors: np.ndarray, model: str) -> None:
     """One transaction for the group: a question sees each document's old chunks or its new ones."""
     ids = [prepared.document_id for prepared in group]
-    dates = {prepared.document_id: effective_dates(prepared.chunked.parsed_text) for prepared in group}
+    dates = {prepared.document_id: _effective_dates(prepared) for prepared in group}
     with transaction.atomic():
         present = set(Document.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
         Chunk.objects.filter(document_id__in=present).delete()
@@ -226,6 +230,8 @@ def _replace_chunks(group: list[_Prepared], vectors: np.ndarray, model: str) -> 
         for prepared, _ in stored:  # one UPDATE each: bulk_update's CASE takes longer to build
             detected_from, detected_until = dates[prepared.document_id]
             Document.objects.filter(pk=prepared.document_id).update(
+                **({"title": prepared.title} if prepared.title else {}),
+                metadata=prepared.metadata or {},
                 status=Document.Status.READY,
                 error="",
                 checksum=prepared.checksum,
@@ -236,6 +242,13 @@ def _replace_chunks(group: list[_Prepared], vectors: np.ndarray, model: str) -> 
                 detected_effective_from=detected_from,
                 detected_effective_until=detected_until,
             )
+
+
+def _effective_dates(prepared: _Prepared):
+    """Front matter that names the effective date says it more surely than a sentence of the text."""
+    stated_from, stated_until = front_matter.effective_dates(prepared.metadata or {})
+    from_text, until_text = effective_dates(prepared.chunked.parsed_text)
+    return stated_from or from_text, stated_until or until_text
 
 
 _CHUNK_COLUMNS = {

@@ -60,6 +60,9 @@ class Document(models.Model):
     )
     detected_effective_until = models.DateField(null=True, blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="The file's own metadata (front matter), as written; never a passage."
+    )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_embedded = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(

@@ -156,6 +156,10 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 MAX_UNPACKED_BYTES = env_int("MAX_UNPACKED_BYTES", 200 * 1024 * 1024)
 MAX_ARCHIVE_MEMBERS = env_int("MAX_ARCHIVE_MEMBERS", 5000)
 MAX_TABLE_ROWS = env_int("MAX_TABLE_ROWS", 50_000)
+# Which library reads a PDF's text layer: pdfminer (default), pypdfium2 or pypdf (knowledge/parsing/pdf.py).
+PDF_TEXT_ENGINE = os.environ.get("PDF_TEXT_ENGINE", "pdfminer")
+if PDF_TEXT_ENGINE not in ("pdfminer", "pypdfium2", "pypdf"):
+    raise ImproperlyConfigured(f"PDF_TEXT_ENGINE must be pdfminer, pypdfium2 or pypdf, not {PDF_TEXT_ENGINE!r}")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 
 # Production behind TLS: HTTPS=1 turns on secure cookies, HSTS and the redirect to https.

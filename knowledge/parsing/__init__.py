@@ -28,11 +28,11 @@ def parse_document(filename: str, data: bytes) -> ParsedDocument:
 
     decoded = text.decode_text(data)
     if kind == "markdown":
-        return ParsedDocument(blocks=text.markdown_blocks(decoded))
+        return text.parse_markdown(decoded)
     if kind == "csv":
         return ParsedDocument(blocks=text.csv_blocks(decoded, settings.MAX_TABLE_ROWS))
     if kind == "html":
-        from knowledge.parsing.html import html_blocks
+        from knowledge.parsing.html import parse_html
 
-        return ParsedDocument(blocks=html_blocks(decoded))
+        return parse_html(decoded)
     return ParsedDocument(blocks=text.plain_blocks(decoded))

@@ -7,7 +7,15 @@ import io
 import logging
 import re
 
-from knowledge.parsing.blocks import Block, ParsedDocument, UnreadableDocument, heading, paragraph, table_block
+from knowledge.parsing.blocks import (
+    Block,
+    ParsedDocument,
+    UnreadableDocument,
+    heading,
+    merge_list_items,
+    paragraph,
+    table_block,
+)
 from knowledge.parsing.detect import open_office_zip
 
 logger = logging.getLogger(__name__)
@@ -37,11 +45,15 @@ def parse_docx(data: bytes) -> ParsedDocument:
             elif element.tag.endswith("}tbl"):
                 table = Table(element, document)
                 blocks.append(table_block([_unique_cells(row.cells) for row in table.rows]))
+        title = document.core_properties.title or ""
     except UnreadableDocument:
         raise
     except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged files
         raise _damaged("Word document", exc) from None
-    return ParsedDocument(blocks=[b for b in blocks if b])
+    kept = merge_list_items([b for b in blocks if b])
+    if not title.strip() and kept and kept[0].kind == "heading" and kept[0].level == 1:
+        title = kept[0].text
+    return ParsedDocument(blocks=kept, title=" ".join(title.split())[:300])
 
 
 def _docx_paragraph(para) -> Block | None:
@@ -51,8 +63,9 @@ def _docx_paragraph(para) -> Block | None:
     match = _HEADING_STYLE.match(style)
     if match:
         return heading(para.text, int(match.group(1)))
-    if style.lower().startswith("list"):
-        return paragraph("- " + para.text)
+    numbered = para._p.pPr is not None and para._p.pPr.numPr is not None
+    if style.lower().startswith("list") or numbered:  # a list style, or Word's numbering on any style
+        return paragraph("- " + para.text) if para.text.strip() else None
     return paragraph(para.text)
 
 

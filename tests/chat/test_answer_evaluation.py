@@ -118,7 +118,7 @@ def test_bad_paths_and_encodings_are_command_errors(tmp_path, db):
         call_command("evaluate_answers", str(latin))
     good = tmp_path / "good.jsonl"
     good.write_text('{"question": "Q?", "not_covered": true}')
-    with pytest.raises(CommandError, match="not a folder"):
+    with pytest.raises(CommandError, match="not a document or a folder"):
         call_command("evaluate_answers", str(good), "--documents", str(tmp_path / "nowhere"))
 
 
@@ -147,3 +147,27 @@ def test_wrong_figures_are_figures_no_cited_passage_states_counting_the_same_thi
     assert wrong_figures("You get 25 days [1].", cited) == []
     assert wrong_figures("You get 20 days [1].", cited) == ["20"]
     assert wrong_figures("You get 25 weeks [1].", cited) == ["25"]
+
+
+def test_cut_short_finds_a_sentence_that_runs_on_in_its_passage():
+    from chat.answer_evaluation import cut_short
+
+    passage = "If you are eligible for an award (cash or\nequity), it is paid in March."
+    assert cut_short("If you are eligible for an award (cash or [1]", [passage]) == [
+        "If you are eligible for an award (cash or"
+    ]
+    assert cut_short("All employ-", []) and cut_short("You keep full pay for the [1]", [])
+    whole = "Annual leave: 25 days a year [1].\n- Open source first\n- Collaborative"
+    assert cut_short(whole, ["- Open source first\n- Collaborative\n\nAnnual leave: 25 days a year."]) == []
+    assert cut_short("It is paid in March. [1]", [passage]) == []
+
+
+def test_metadata_shown_finds_front_matter_and_template_tags():
+    from chat.answer_evaluation import shows_metadata
+
+    assert shows_metadata('title: "Policy Manual" layout: handbook-page [1]', set())
+    assert shows_metadata('title: "Policy Manual" [1]', {"title"})
+    assert not shows_metadata("one of the following categories: Travel, Food [1].", set())
+    assert shows_metadata("See {% page handbook/leave %} for more.", set())
+    assert shows_metadata("review_cycle: yearly", {"review_cycle"})
+    assert not shows_metadata("Annual leave remaining: 2 days. The title of the form is Leave.", set())

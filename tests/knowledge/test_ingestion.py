@@ -307,3 +307,34 @@ def test_files_stored_before_are_made_private_when_the_product_starts(tmp_path):
     assert stat.S_IMODE(old.stat().st_mode) == 0o600
     assert stat.S_IMODE(old.parent.stat().st_mode) == 0o700
     make_private(tmp_path / "missing")  # a first start has no media folder yet
+
+
+FRONT_MATTERED = """---
+title: "Leave and Holidays"
+layout: handbook-page
+effective: 2027-01-01
+---
+# Annual leave
+
+Full-time employees receive 25 days of paid annual
+leave per calendar year, in addition to public
+holidays.
+"""
+
+
+def test_front_matter_names_the_document_and_offers_its_date_but_is_never_a_passage(db, ingest):
+    document = ingest("leave_and_holidays_v2.md", FRONT_MATTERED)
+    assert document.status == Document.Status.READY, document.error
+    assert document.title == "Leave and Holidays"
+    assert document.metadata["layout"] == "handbook-page"
+    assert str(document.detected_effective_from) == "2027-01-01"
+    assert document.effective_from is None, "offered to the versions feature, not applied"
+    texts = [c.text for c in document.chunks.all()]
+    assert texts == [
+        "Full-time employees receive 25 days of paid annual leave per calendar year, in addition to public holidays."
+    ]
+
+
+def test_a_title_given_by_the_uploader_is_kept(db, ingest):
+    document = ingest("leave.md", FRONT_MATTERED, title="Our leave rules")
+    assert document.title == "Our leave rules"

@@ -16,7 +16,7 @@ def test_markdown_headings_and_paragraphs_become_blocks():
         ("heading", 1, "Leave"),
         ("text", 0, "Intro text."),
         ("heading", 2, "Annual"),
-        ("text", 0, "You get 25 days.\nSecond line."),
+        ("text", 0, "You get 25 days. Second line."),
     ]
 
 
@@ -119,9 +119,8 @@ def test_html_keeps_main_text_and_drops_scripts_and_navigation():
     parsed = parse_document("expenses.html", html)
     assert kinds(parsed) == [
         ("heading", 1, None, "Expenses"),
-        ("text", 0, None, "Claim within 30 days ."),
-        ("text", 0, None, "Receipts"),
-        ("text", 0, None, "Mileage"),
+        ("text", 0, None, "Claim within 30 days."),
+        ("text", 0, None, "- Receipts\n- Mileage"),
         ("table", 0, None, "Item | Limit\nHotel | 150"),
         ("text", 0, None, "Loose text inside a div"),
     ]

@@ -1,5 +1,8 @@
+import contextlib
 import dataclasses
 import json
+import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -7,7 +10,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.answer_evaluation import best_floor, case_record, load_cases, run_all, summarise, top_similarities
+from chat.answer_evaluation import (
+    best_floor,
+    case_record,
+    front_matter_keys,
+    load_cases,
+    run_all,
+    summarise,
+    top_similarities,
+)
 from chat.answering import answer_mode
 from chat.generation import get_backend
 from knowledge import embedding
@@ -29,7 +40,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--documents", type=Path, default=HANDBOOK_DIR)
+        parser.add_argument(
+            "--documents", type=Path, default=HANDBOOK_DIR, help="a folder of documents, or one document"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
         parser.add_argument("--show", action="store_true", help="also print each question's answer")
         parser.add_argument(
@@ -71,8 +84,8 @@ class Command(BaseCommand):
     ) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
-        if not documents.is_dir():
-            raise CommandError(f"{documents} is not a folder of documents.")
+        if not documents.is_dir() and not documents.is_file():
+            raise CommandError(f"{documents} is not a document or a folder of documents.")
         try:
             cases = load_cases(path)
         except LabelledSetError as exc:
@@ -83,9 +96,9 @@ class Command(BaseCommand):
             embedding.get_model(model)
         except embedding.ModelMissing as exc:
             raise CommandError(str(exc)) from None
-        with throwaway_knowledge_base():
+        with throwaway_knowledge_base(), _as_folder(documents) as folder:
             activate_in_empty_knowledge_base(model)
-            summary = folder_ingest(root=documents)
+            summary = folder_ingest(root=folder)
             if not summary.ready:
                 raise CommandError(f"No document in {documents} could be ingested.")
             user = get_user_model().objects.create_superuser("evaluation", password=None)
@@ -106,7 +119,11 @@ class Command(BaseCommand):
                 for outcome in outcomes:
                     out.write(_json.dumps(case_record(outcome), ensure_ascii=False) + "\n")
         mode = options["mode"] or answer_mode()
-        report = {"backend": backend.name if mode == "generative" else "documents (extractive)", **summarise(outcomes)}
+        keys = front_matter_keys(documents if documents.is_dir() else documents.parent)
+        report = {
+            "backend": backend.name if mode == "generative" else "documents (extractive)",
+            **summarise(outcomes, keys),
+        }
         if show:
             for o in outcomes:
                 mark = "ok " if (o.facts_found if o.case.covered else o.refused) else "MISS"
@@ -136,6 +153,17 @@ class Command(BaseCommand):
 _json = json
 
 
+@contextlib.contextmanager
+def _as_folder(documents: Path):
+    """One document is evaluated as a folder that holds only it (a copy: the folder's rules read names)."""
+    if documents.is_dir():
+        yield documents
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(documents, folder)
+        yield Path(folder)
+
+
 def _table(report: dict) -> str:
     def pct(key: str) -> str:
         return "n/a" if report[key] is None else f"{report[key]:.1%}"
@@ -148,6 +176,8 @@ def _table(report: dict) -> str:
             f"facts                  {pct('facts')} of covered answers contain every expected fact",
             f"citation_precision     {pct('citation_precision')} of {report['citations']} citations contain a fact",
             f"wrong_figures          {pct('wrong_figures')} of covered answers state a figure no cited passage states",
+            f"cut_short              {report['cut_short']} answers show a sentence without its end",
+            f"metadata_shown         {report['metadata_shown']} answers quote front matter or template tags",
             f"unsupported_sentences  {pct('unsupported_sentences')} of {report['sentences_checked']} sentences",
             f"refusal_accuracy       {pct('refusal_accuracy')} of not-covered questions declined",
             f"false_refusals         {pct('false_refusals')} of covered questions declined",

@@ -46,6 +46,8 @@ class Case:
     facts: list[list[str]]  # all facts expected; any spelling of each counts
     document: str  # source path of the document that should be cited ("" when not covered)
     dated: bool = False  # names a time ("in 2025", "next year"): the version in force then must be cited
+    user: str = ""  # asked as this person (a demo user, whose personal record is loaded); "" as an evaluator
+    after: str = ""  # the id of an earlier case: asked in that case's conversation, as a follow-up
 
     @property
     def covered(self) -> bool:
@@ -65,6 +67,21 @@ class Outcome:
     answered: bool = False  # the answer was made (by the documents' sentences or the model), not declined
     notes: list[str] = field(default_factory=list)  # the product's notes after the answer (dates, disagreements)
     error: str = ""
+    conversation_id: int | None = None
+    record_texts: list[str] = field(default_factory=list)  # the cited passages that are personal records
+    incomplete: list[str] = field(default_factory=list)  # the parts of the question the answer says it lacks
+
+    @property
+    def record_dump(self) -> bool:
+        """Shows a personal record rather than the fields asked for: its opening line, or three or more of its lines."""
+        shown = _flat(_MARKERS.sub("", self.answer)).lower()
+        for record in self.record_texts:
+            lines = [_flat(line.lstrip("-*• ")).lower() for line in record.splitlines() if line.strip()]
+            if any(line.startswith("personal record of") and line in shown for line in lines):
+                return True
+            if sum(len(line) > 8 and line.rstrip(".") in shown for line in lines) >= 3:
+                return True
+        return False
 
     @property
     def refused(self) -> bool:
@@ -108,15 +125,21 @@ def load_cases(path: Path) -> list[Case]:
                 f"{path.name} line {number} needs 'facts' (a list of lists of spellings) or \"not_covered\": true."
             )
         facts = [[f] if isinstance(f, str) else f for f in facts]
-        cases.append(
-            Case(
-                str(row.get("id", number)),
-                row["question"].strip(),
-                facts,
-                str(row.get("document", "")),
-                dated=row.get("dated") is True,
-            )
+        case = Case(
+            str(row.get("id", number)),
+            row["question"].strip(),
+            facts,
+            str(row.get("document", "")),
+            dated=row.get("dated") is True,
+            user=str(row.get("user") or ""),
+            after=str(row.get("after") or ""),
         )
+        earlier = {c.id: c for c in cases}
+        if case.after and case.after not in earlier:
+            raise LabelledSetError(f"{path.name} line {number}: 'after' must name an earlier case's id.")
+        if case.after and earlier[case.after].user != case.user:
+            raise LabelledSetError(f"{path.name} line {number}: a follow-up is asked by the same person.")
+        cases.append(case)
     if not cases:
         raise LabelledSetError(f"{path.name} has no questions.")
     return cases
@@ -229,6 +252,7 @@ async def run_case(
     today: date | None = None,
     options: SearchOptions | None = None,
     mode: str | None = None,
+    conversation_id: int | None = None,
 ) -> Outcome:
     outcome = Outcome(case)
     message_id = None
@@ -236,7 +260,7 @@ async def run_case(
     async for item in answer_events(
         user=user,
         question=case.question,
-        conversation_id=None,
+        conversation_id=conversation_id,
         backend=backend,
         today=today,
         options=options,
@@ -245,6 +269,7 @@ async def run_case(
         kind = item["type"]
         if kind == "answer.start":
             message_id = item["message_id"]
+            outcome.conversation_id = item["conversation_id"]
         elif kind == "answer.delta" and outcome.ttft_s is None:
             outcome.ttft_s = time.perf_counter() - started
         elif kind == "answer.citations":
@@ -256,11 +281,26 @@ async def run_case(
             outcome.answer = item.get("answer", "")
             outcome.notes = item.get("notes", [])
             outcome.support = item.get("support", [])
+            outcome.incomplete = item.get("incomplete", [])
     made_by = await Message.objects.filter(pk=message_id).values_list("backend", flat=True).afirst()
     outcome.answered = bool(made_by)
     outcome.called_model = bool(made_by) and made_by != EXTRACTIVE_BACKEND
     outcome.right_version = await sync_to_async(_right_version)(case, outcome.cited_documents)
+    records = await sync_to_async(_record_ids)(outcome.cited_documents)
+    outcome.record_texts = [
+        t for t, d in zip(outcome.cited_texts, outcome.cited_documents, strict=True) if d in records
+    ]
     return outcome
+
+
+def _record_ids(document_ids: list[int]) -> set[int]:
+    from knowledge.access import RECORDS_PREFIX
+
+    return set(
+        Document.objects.filter(pk__in=document_ids, source_path__startswith=RECORDS_PREFIX).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _right_version(case: Case, cited_ids: list[int]) -> bool | None:
@@ -279,16 +319,28 @@ def run_all(
     *,
     user,
     backend: Backend,
+    people: dict | None = None,
     progress=None,
     today: date | None = None,
     options: SearchOptions | None = None,
     mode: str | None = None,
 ) -> list[Outcome]:
     async def run() -> list[Outcome]:
-        outcomes = []
+        outcomes: list[Outcome] = []
+        conversations: dict[str, int | None] = {}
         try:
             for case in cases:
-                outcome = await run_case(case, user=user, backend=backend, today=today, options=options, mode=mode)
+                asker = (people or {})[case.user] if case.user else user
+                outcome = await run_case(
+                    case,
+                    user=asker,
+                    backend=backend,
+                    today=today,
+                    options=options,
+                    mode=mode,
+                    conversation_id=conversations.get(case.after),
+                )
+                conversations[case.id] = outcome.conversation_id
                 outcomes.append(outcome)
                 if progress:
                     progress(len(outcomes), len(cases))
@@ -322,6 +374,8 @@ def summarise(outcomes: list[Outcome], metadata_keys: set[str] | None = None) ->
         "wrong_figures": _share(sum(bool(o.wrong_figures) for o in covered), len(covered)),
         "wrong_figures_any": _share(sum(bool(o.wrong_figures) for o in outcomes), len(outcomes)),
         "cut_short": sum(bool(o.cut_short) for o in outcomes),
+        "record_dumps": sum(o.record_dump for o in outcomes),
+        "incomplete_said": sum(bool(o.incomplete) for o in outcomes),
         "metadata_shown": sum(o.metadata_shown(metadata_keys or set()) for o in outcomes),
         "unsupported_sentences": _share(sum(s["verdict"] != SUPPORTED for s in sentences), len(sentences)),
         "sentences_checked": len(sentences),
@@ -381,6 +435,8 @@ def case_record(outcome: Outcome) -> dict:
             ],
             "right_version": outcome.right_version,
             "cut_short": outcome.cut_short,
+            "record_dump": outcome.record_dump,
+            "incomplete": outcome.incomplete,
             "metadata_shown": outcome.metadata_shown(set()),
         },
         "support": outcome.support,

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
-from chat import extraction, notes, passage_vectors, personal, prompting, protocol
+from chat import coverage, extraction, figures, notes, passage_vectors, personal, prompting, protocol
 from chat.audit import audit_record
 from chat.citations import ResolvedAnswer, resolve_citations, section_of
 from chat.extraction import Evidence
@@ -55,6 +55,7 @@ class Turn:
     evidence: list[Evidence] = dataclasses.field(default_factory=list)
     disagreements: list = dataclasses.field(default_factory=list)
     answer: str = ""  # shown so far
+    unanswered: list[str] = dataclasses.field(default_factory=list)  # parts of the question not answered
     stored: bool = False
 
 
@@ -124,14 +125,16 @@ async def _prepare(
     turn.disagreements = found.disagreements
     encode = embedding.encode_once_each(await _known_vectors(searched, turn.passages))
     focus = question if searched != question else ""
-    turn.evidence = await _find_evidence(
+    answering = await _find_evidence(
         searched, AnswerPassages(turn.passages, found.disagreements, found.records), encode, focus
     )
+    turn.evidence, turn.unanswered = answering.evidence, answering.unanswered
+    parts = turn.evidence if answering.several else None
     # A question about oneself is answered from the asker's record, word for word: a model adds nothing to it.
     from_record = any(e.marker <= found.records for e in turn.evidence)
     generative = mode == GENERATIVE and bool(turn.evidence) and not from_record
     turn.message.backend = backend.name if generative else EXTRACTIVE_BACKEND if turn.evidence else ""
-    return Gate(turn.passages, turn.evidence, encode=encode), generative
+    return Gate(turn.passages, turn.evidence, encode=encode, parts=parts), generative
 
 
 async def _stream(turn: Turn, searched: str, gate: Gate, backend: Backend | None) -> AsyncIterator[str]:
@@ -164,7 +167,7 @@ async def _stream(turn: Turn, searched: str, gate: Gate, backend: Backend | None
 
     async for sentence in gated(stream, check):
         yield shown(sentence)
-    for sentence in gate.remaining():
+    for sentence in gate.remaining() or gate.uncovered():
         yield shown(sentence)
 
 
@@ -179,6 +182,11 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
     resolved, support = await loop.run_in_executor(
         _CHECKS, _resolve_and_check, turn.answer, turn.passages, gate.encode if turn.evidence else None
     )
+    if turn.evidence and (note := notes.unanswered_note(turn.unanswered)):  # the product's words: not checked
+        resolved = dataclasses.replace(resolved, text=resolved.text + note)
+        added.append(note)
+        turn.message.incomplete = turn.unanswered
+        yield protocol.answer_delta(note)
     if turn.evidence and (note := notes.dates_note(resolved.cited.values())):
         resolved = dataclasses.replace(resolved, text=resolved.text + note)
         added.append(note)
@@ -194,6 +202,7 @@ async def _conclude(turn: Turn, gate: Gate) -> AsyncIterator[protocol.Frame]:
         gate=gate.report.as_json(),
         notes=added,
         version_note=turn.message.version_note,
+        incomplete=turn.message.incomplete,
     )
     whole = [p for p in turn.passages if not p.text.endswith(prompting.TRIM_MARK)]
     _remember_later(whole, gate.encode)
@@ -299,20 +308,104 @@ def _remember_later(passages: list[Passage], encode) -> None:
     _CHECKS.submit(remember)
 
 
-def evidence_for(question: str, found: AnswerPassages, encode, focus: str = "") -> list[Evidence]:
-    """The sentences that answer: from the asker's own record first (dated), then the policies."""
+@dataclass(frozen=True)
+class Answering:
+    """The sentences that answer, and the parts of the question the documents found do not answer."""
+
+    evidence: list[Evidence]
+    unanswered: list[str] = dataclasses.field(default_factory=list)
+    several: bool = False  # each sentence answers a part of its own, so a model's answer must cover each
+
+
+def evidence_for(question: str, found: AnswerPassages, encode, focus: str = "") -> Answering:
+    """From the asker's own record first (the fields asked for, in the second person, dated), then
+    for each part of the question its own best policy sentence, in the question's order.
+
+    A part no sentence answers is named in `unanswered`; a part that leans on another ("is it
+    paid?") is unanswered when that one is; a part a sentence already chosen answers about as well
+    as its own best adds nothing. One part: the best sentence and one close to it.
+    """
     records, general = found.passages[: found.records], found.passages[found.records :]
-    chosen: list[Evidence] = []
-    if records and (mine := extraction.find_evidence(question, records, encode=encode, focus=focus)):
-        best = mine[0]
-        chosen.append(dataclasses.replace(best, text=personal.dated(best.text, records[best.marker - 1])))
-    policy = extraction.find_evidence(question, general, encode=encode, focus=focus)
     shift = len(records)
-    chosen += [dataclasses.replace(e, marker=e.marker + shift) for e in policy[: 1 if chosen else None]]
-    return chosen
+    parts = [coverage.Part(focus, question)] if focus else coverage.question_parts(question)
+    chosen: list[Evidence] = []
+    from_record: set[int] = set()
+    if records and (mine := _from_record(question, focus, records, encode, parts)):
+        evidence, from_record = mine
+        chosen.append(evidence)
+    prefer = figures.figures(chosen[0].text) if chosen else None
+    unanswered: list[str] = []
+    answered: list[bool] = []
+    for index, part in enumerate(parts):
+        if part.leans and answered and not answered[0]:
+            answered.append(False)
+            unanswered.append(part.asked)
+            continue
+        ranked = extraction.rank_evidence(part.query, general, encode=encode, focus=focus, prefer=prefer)
+        floor = extraction.evidence_floor(part.query)
+        got = extraction.find_evidence_in(ranked, floor)
+        answered.append(bool(got) or index in from_record)
+        if not got:
+            if not part.condition and index not in from_record:
+                unanswered.append(part.asked)
+            continue
+        shifted = [dataclasses.replace(e, marker=e.marker + shift) for e in got]
+        if len(parts) == 1:  # the best sentence, one close to it; after a record's line, the best rule
+            chosen += [e for e in shifted if not _already(e, chosen)][: 1 if chosen else None]
+        elif not (part.leans and _answered_by(chosen, ranked, shift, got[0].score)) and not _already(
+            shifted[0], chosen
+        ):
+            chosen.append(shifted[0])
+    if not chosen:
+        return Answering([])
+    return Answering(chosen, unanswered, several=len(parts) > 1)
 
 
-async def _find_evidence(question: str, found: AnswerPassages, encode, focus: str) -> list[Evidence]:
+def _from_record(question: str, focus: str, records: list[Passage], encode, parts) -> tuple[Evidence, set[int]] | None:
+    """The record's fields the question asks for ("get" is the entitlement, "left" the remainder),
+    as one sentence to the asker; else the record line most like the question, if one answers.
+    Returns it with the parts it answers."""
+    record = records[0]
+    fields = personal.record_fields(record.text)
+    asked = {i: personal.asked_intents(p.asked) for i, p in enumerate(parts)}
+    if focus:
+        asked = {0: personal.asked_intents(focus)}
+    wanted = personal.fields_for(fields, [intent for i in sorted(asked) for intent in asked[i]])
+    if wanted:
+        evidence = Evidence(1, wanted[0].start, wanted[-1].end, personal.in_second_person(wanted, record), 1.0, 1.0)
+        return evidence, {i for i, intents in asked.items() if intents}
+    lines = [e for e in extraction.find_evidence(question, records, encode=encode, focus=focus) if _one_field(e)]
+    if not lines:
+        return None
+    best = lines[0]
+    line = personal.record_fields(f"- {best.text.strip().lstrip('-*• ')}")
+    text = personal.in_second_person(line, records[best.marker - 1]) if line else best.text
+    return dataclasses.replace(best, text=text), set()
+
+
+def _answered_by(chosen: list[Evidence], ranked: list[Evidence], shift: int, best: float) -> bool:
+    """A sentence already in the answer scores for this part nearly as well as the part's own best."""
+    return any(
+        _already(dataclasses.replace(e, marker=e.marker + shift), chosen)
+        for e in ranked
+        if e.score >= best - extraction.EVIDENCE_MARGIN
+    )
+
+
+def _one_field(evidence: Evidence) -> bool:
+    """A single "Label: value" line of a record, never its heading or the whole list."""
+    return "\n" not in evidence.text.strip() and bool(personal.record_fields(f"- {evidence.text.strip()}"))
+
+
+def _already(evidence: Evidence, chosen: list[Evidence]) -> bool:
+    return any(
+        (c.marker == evidence.marker and c.start <= evidence.start and evidence.end <= c.end)
+        or extraction.same_text(c.text, evidence.text)
+        for c in chosen
+    )
+
+
+async def _find_evidence(question: str, found: AnswerPassages, encode, focus: str) -> Answering:
     return await asyncio.get_running_loop().run_in_executor(_SEARCHES, evidence_for, question, found, encode, focus)
 
 

@@ -33,6 +33,8 @@ def answer_warnings(message: ShownMessage) -> list[str]:
         warnings.append(f"{CHECK_FIRST} {_sentences(len(flagged))} not backed by a cited passage: {quoted}")
     if message.status == "complete" and not message.citations:
         warnings.append(NO_SOURCE)
+    if message.incomplete:
+        warnings.append(message.incomplete_warning)
     return warnings
 
 

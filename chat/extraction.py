@@ -211,6 +211,31 @@ def _focus_fit(focus: set[str], words: set[str]) -> float:
 _COUNTED_THING = re.compile(r"\bhow\s+(?:many|much)\s+[\w-]+\s+of\s+((?:[\w-]+\s*){1,3})", re.IGNORECASE)
 
 
+_EXISTENCE = re.compile(
+    r"^\s*(?:(?:and|but|so)\s+)?(?:is|are)\s+there\s+(?:an?\s+|any\s+|some\s+)?((?:[\w-]+\s*){1,4})"
+    r"|\b(?:do|does)\s+(?:we|the\s+(?:company|organi[sz]ation|employer|firm))\s+(?:have|offer|provide|pay\s+for)\s+"
+    r"(?:an?\s+|any\s+)?((?:[\w-]+\s*){1,4})"
+    r"|\b(?:is|are)\s+(?:my|our|the|an?)\s+((?:(?!of\b|for\b)[\w-]+\s+){1,3}?)"
+    r"(?:covered|paid|reimbursed|included|allowed)(?=\s*(?:[?,.)]|$|\s+(?:by|under|through|in\s+full)\b))",
+    re.IGNORECASE,
+)
+
+
+def named_thing(question: str) -> set[str]:
+    """What a question asks exists or is covered ("Is there a parking allowance?", "Is my gym
+    covered?"): a sentence about another thing of the same kind (the mileage allowance) does not
+    answer it, so it must name every word; one that does is about it."""
+    match = _EXISTENCE.search(question)
+    if not match:
+        return set()
+    words = []
+    for word in (match.group(1) or match.group(2) or match.group(3) or "").split():
+        if word.lower() in STOPWORDS:
+            break
+        words.append(word)
+    return content_words(" ".join(words))
+
+
 def topic_words(question: str) -> set[str]:
     """What a figure question counts: "how many days of sabbatical leave" must be about sabbatical leave.
 
@@ -227,17 +252,24 @@ def topic_words(question: str) -> set[str]:
     return content_words(" ".join(words))
 
 
-def find_evidence(
+def evidence_floor(question: str) -> float:
+    return EVIDENCE_MIN_SCORE if answer_type(question) else EVIDENCE_MIN_SCORE_UNTYPED
+
+
+def rank_evidence(
     question: str,
     passages: list[Passage],
     *,
     encode: Callable[[list[str]], np.ndarray],
     focus: str = "",
+    prefer: list[figures.Figure] | None = None,
 ) -> list[Evidence]:
-    """The sentences that answer, best first; empty when none does (the documents do not say).
+    """Every sentence that may answer, scored, best first.
 
     `focus`: the words the asker typed when the question searched was rewritten from a follow-up
     ("and for part-timers?"): a sentence about them is preferred to one about the earlier question.
+    `prefer`: figures the asker's own record states ("27 days"): the rule that gives the same figure
+    is the one whose condition fits the asker ("after five years … 27 days").
     """
     candidates = candidate_sentences(passages)
     if not candidates:
@@ -250,7 +282,8 @@ def find_evidence(
     unknown = len(question_words - everywhere) / len(question_words) if question_words else 0.0
     acronyms = {a for a in ACRONYM.findall(question) if sum(a in c.text for c in candidates) <= 2}
     counted = topic_words(question)
-    amounts = [a for f in figures.figures(question) if (a := _number(f.value)) is not None]
+    named = named_thing(question)
+    amounts = [(a, f.units[:1]) for f in figures.figures(question) if (a := _number(f.value)) is not None]
     focus_words = content_words(focus) - STOPWORDS
     texts = [c.text for c in candidates]
     vectors = encode([question, *[in_context(passages[c.marker - 1], c.text) for c in candidates], *texts])
@@ -262,6 +295,8 @@ def find_evidence(
             continue
         if not counted <= said[candidate.marker - 1]:
             continue  # "days of sabbatical leave" from a passage that never speaks of sabbaticals
+        if not named <= content_words(candidate.text) | headings[candidate.marker - 1]:
+            continue  # "is there a parking allowance?" is not answered by the mileage allowance
         passage = passages[candidate.marker - 1]
         own = content_words(candidate.text)
         heading = headings[candidate.marker - 1]
@@ -273,7 +308,7 @@ def find_evidence(
         informative = min(1.0, len((own | heading) - question_words) / 4)
         defines = overlap >= 0.5 and acronyms and all(re.search(rf"\b{a}\b", candidate.text) for a in acronyms)
         score = (
-            _range_fit(amounts, candidate.text)
+            _range_fit(amounts, candidate.text, question)
             - (0.2 if _CROSS_REFERENCE.search(candidate.text) else 0.0)
             + 0.35 * float(with_heading)
             + 0.25 * float(by_itself)
@@ -284,6 +319,8 @@ def find_evidence(
             - 0.15 * unknown
             + (0.3 if defines else 0.0)
             + (_focus_fit(focus_words, own | heading) if focus_words else 0.0)
+            + (PREFERRED_FIGURE if prefer and _states_any(candidate.text, prefer) else 0.0)
+            + (NAMED_BONUS if named else 0.0)
         )
         quoted = _with_heading(passage, candidate.text)
         scored.append(
@@ -292,7 +329,28 @@ def find_evidence(
             )
         )
     scored.sort(key=lambda e: -e.score)
-    floor = EVIDENCE_MIN_SCORE if wanted else EVIDENCE_MIN_SCORE_UNTYPED
+    return scored
+
+
+def find_evidence(
+    question: str,
+    passages: list[Passage],
+    *,
+    encode: Callable[[list[str]], np.ndarray],
+    focus: str = "",
+    prefer: list[figures.Figure] | None = None,
+) -> list[Evidence]:
+    """The sentences that answer, best first; empty when none does (the documents do not say).
+
+    The best of `rank_evidence`'s sentences when it reaches the floor, and one more as close as
+    EVIDENCE_MARGIN to it (two rules of one answer).
+    """
+    return find_evidence_in(rank_evidence(question, passages, encode=encode, focus=focus, prefer=prefer),
+                            evidence_floor(question))  # fmt: skip
+
+
+def find_evidence_in(scored: list[Evidence], floor: float) -> list[Evidence]:
+    """`rank_evidence`'s best when it reaches `floor`, with one more within EVIDENCE_MARGIN of it."""
     if not scored or scored[0].score < floor:
         return []
     best = scored[0]
@@ -300,46 +358,73 @@ def find_evidence(
     for other in scored[1:]:
         if len(chosen) >= EVIDENCE_MAX_SENTENCES:
             break
-        if other.score >= best.score - EVIDENCE_MARGIN and not any(_same(other.text, c.text) for c in chosen):
+        if other.score >= best.score - EVIDENCE_MARGIN and not any(same_text(other.text, c.text) for c in chosen):
             chosen.append(other)
     return chosen
 
 
-_BETWEEN = re.compile(r"\bbetween\s+(\S+)\s+and\s+(\S+)", re.IGNORECASE)
+_AMOUNT = r"(\d[\d,.]*|" + "|".join(figures.NUMBER_WORDS) + r")"
+_UNIT_AFTER = r"((?:\s+[^\W\d_]+){0,2})"
+_BETWEEN = re.compile(rf"\bbetween\s+{_AMOUNT}\s+(?:\S+\s+)?and\s+{_AMOUNT}{_UNIT_AFTER}", re.IGNORECASE)
 _UPPER = re.compile(
-    r"\b(?:up\s+to|below|under|less\s+than|at\s+most|no\s+more\s+than)\s+\S*?(\d[\d,.]*)", re.IGNORECASE
+    rf"\b(?:up\s+to|below|under|less\s+than|at\s+most|no\s+more\s+than|within)\s+\S*?{_AMOUNT}{_UNIT_AFTER}",
+    re.IGNORECASE,
 )
-_LOWER = re.compile(r"\b(?:above|over|more\s+than|at\s+least|exceeding|from)\s+\S*?(\d[\d,.]*)", re.IGNORECASE)
+_LOWER = re.compile(
+    rf"\b(?:above|over|more\s+than|longer\s+than|at\s+least|exceeding|from|after)\s+\S*?{_AMOUNT}{_UNIT_AFTER}",
+    re.IGNORECASE,
+)
+PREFERRED_FIGURE = 0.3
+# "Is my gym covered?": a sentence that names the gym is about it, however short the question's embedding.
+NAMED_BONUS = 0.15
+SAME_BOUND = 0.1  # "claims up to 500 EUR" asked, "approves claims up to 500 EUR" states that very range
 
 
-def _range_fit(asked: list[float], sentence: str) -> float:
-    """A question that names an amount (`asked`: "an expense of 1,500 EUR") is answered by the rule
-    whose range holds it ("between 500 and 2,000 EUR"), not by the one that starts above it."""
+def _states_any(sentence: str, wanted: list[figures.Figure]) -> bool:
+    return any(figures.figure_supported(f, wanted) for f in figures.figures(sentence))
+
+
+def _bounds(text: str) -> list[tuple[float | None, float | None, set[str]]]:
+    """(low, high, the words after the figure) of each range a text states."""
+
+    def words(after: str) -> set[str]:
+        return {figures.unit_stem(w) for w in after.split()}
+
+    found = [(_number(low), _number(high), words(after)) for low, high, after in _BETWEEN.findall(text)]
+    found += [(None, _number(m), words(after)) for m, after in _UPPER.findall(text)]
+    found += [(_number(m), None, words(after)) for m, after in _LOWER.findall(text)]
+    return [b for b in found if b[0] is not None or b[1] is not None]
+
+
+def _range_fit(asked: list[tuple[float, tuple[str, ...]]], sentence: str, question: str = "") -> float:
+    """A question that names an amount (`asked`: "an expense of 1,500 EUR", "six years") is answered
+    by the rule whose range holds it ("between 500 and 2,000 EUR", "after five years"), not by the one
+    that starts above it. A bound counts only for an amount of the same unit, when both name one;
+    the very range the question states ("up to 500 EUR") counts a little more."""
     if not asked:
         return 0.0
-    bounds = []
-    for low, high in _BETWEEN.findall(sentence):
-        bounds.append((_number(low), _number(high)))
-    bounds += [(None, _number(m)) for m in _UPPER.findall(sentence)]
-    bounds += [(_number(m), None) for m in _LOWER.findall(sentence)]
-    fits = [
-        all(a is None or ((low is None or a >= low) and (high is None or a <= high)) for a in asked)
-        for low, high in bounds
-        if low is not None or high is not None
-    ]
+    bounds = _bounds(sentence)
+    fits = []
+    for low, high, unit in bounds:
+        same = [a for a, units in asked if not unit or not units or units[0] in unit]
+        if same:
+            fits.append(all((low is None or a >= low) and (high is None or a <= high) for a in same))
     if not fits:
         return 0.0
-    return 0.15 if any(fits) else -0.15
+    own = {(low, high) for low, high, _ in _bounds(question)}
+    exact = SAME_BOUND if own & {(low, high) for low, high, _ in bounds} else 0.0
+    return (0.15 if any(fits) else -0.15) + exact
 
 
 def _number(text: str) -> float | None:
+    text = figures.NUMBER_WORDS.get(text.lower(), text)
     try:
         return float(text.replace(",", "").rstrip(".,"))
     except ValueError:
         return None
 
 
-def _same(a: str, b: str) -> bool:
+def same_text(a: str, b: str) -> bool:
     """One text inside the other, once spacing and quotes are set aside (the same rule in two formats)."""
     a, b = normalise(a), normalise(b)
     return a in b or b in a

@@ -25,7 +25,7 @@ _NUMBER = re.compile(
 )
 _UNIT_WORD = re.compile(r"%|[^\W\d_]+", re.UNICODE)
 UNIT_WORDS_AFTER = 3  # the words after a number that may say what it counts ("20 working days")
-_SKIPPED = {"of", "a", "an", "the", "per", "and", "or", "to", "in"}
+_SKIPPED = {"of", "a", "an", "the", "per", "and", "or", "to", "in", "on"}
 _CURRENCY = {"$": "usd", "€": "eur", "£": "gbp"}
 
 
@@ -37,10 +37,16 @@ class Figure:
     end: int
 
 
+_PERIODIC = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year", "annually": "year"}
+
+
 def unit_stem(word: str) -> str:
+    """ "twice monthly" counts what "twice a month" does."""
     word = word.lower().replace("’", "'").removesuffix("'s").removesuffix("'")
     if word in {"euro", "euros"}:
         return "eur"
+    if word in _PERIODIC:
+        return _PERIODIC[word]
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
     return word

@@ -35,6 +35,7 @@ class GateReport:
     replaced: int = 0
     dropped: int = 0
     quoted: set[str] = field(default_factory=set)  # evidence already shown, so never twice
+    anchors: list[tuple[int, int, int]] = field(default_factory=list)  # (marker, start, end) the shown rest on
 
     def as_json(self) -> dict:
         return {"shown": self.shown, "replaced": self.replaced, "dropped": self.dropped}
@@ -60,9 +61,12 @@ class Gate:
         evidence: list[Evidence],
         *,
         encode: Callable[[list[str]], np.ndarray],
+        parts: list[Evidence] | None = None,
     ) -> None:
+        """`parts`: for a question of several parts, the sentence that answers each (chat.coverage)."""
         self.passages = passages
         self.evidence = evidence
+        self.parts = parts or []
         self.encode = encode
         self.report = GateReport()
 
@@ -83,10 +87,13 @@ class Gate:
         answering = {e.marker for e in self.evidence}
         if figures.has_figure(plain) and answering and not answering & set(markers):
             return self._replacement()  # a figure from a passage that does not answer the question
-        if markers and judge(plain, {m: self.passages[m - 1] for m in markers}, encode=self.encode).supported:
+        judgement = judge(plain, {m: self.passages[m - 1] for m in markers}, encode=self.encode) if markers else None
+        if judgement is not None and judgement.supported:
             if _flat(plain) in self.report.quoted:
                 return ""  # already shown, as a quote
             self.report.quoted.add(_flat(plain))
+            if judgement.anchor is not None:
+                self.report.anchors.append(judgement.anchor)
             self.report.shown += 1
             return text
         if not markers and not figures.has_figure(plain):
@@ -116,6 +123,20 @@ class Gate:
         if self.report.shown or self.report.replaced:
             return []
         return [quote(e) for e in self.evidence if _flat(e.text) not in self.report.quoted]
+
+    def uncovered(self) -> list[str]:
+        """The parts of the question the model's shown sentences left out, in the documents' words: a
+        part is covered by its sentence quoted, or by a shown sentence that rests on it."""
+
+        def covered(item: Evidence) -> bool:
+            return _flat(item.text) in self.report.quoted or any(
+                marker == item.marker and start < item.end and end > item.start
+                for marker, start, end in self.report.anchors
+            )
+
+        missing = [item for item in self.parts if not covered(item)]
+        self.report.quoted.update(_flat(item.text) for item in missing)
+        return [quote(item) for item in missing]
 
 
 def quote(evidence: Evidence) -> str:

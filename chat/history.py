@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from chat.citations import passage_url, section_of
 from chat.models import Conversation, Message
+from chat.notes import incomplete_warning
 from knowledge import versions
 from knowledge.access import readable_documents
 
@@ -43,6 +44,11 @@ class ShownMessage:
     support: list[dict]
     citations: list[ShownCitation]
     version_note: str = ""
+    incomplete: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def incomplete_warning(self) -> str:
+        return incomplete_warning(self.incomplete)
 
     @property
     def support_json(self) -> str:
@@ -80,6 +86,7 @@ def conversation_messages(user, conversation: Conversation) -> list[ShownMessage
             support=m.support,
             citations=[_shown(c, notes) for c in m.citations.all()],
             version_note=m.version_note,
+            incomplete=m.incomplete,
         )
         for m in messages
     ]

@@ -35,6 +35,9 @@ class Message(models.Model):
     version_note = models.TextField(
         blank=True, help_text="The closing note on when the cited versions apply; shown under the sources."
     )
+    incomplete = models.JSONField(
+        default=list, blank=True, help_text="The parts of the question the documents found do not answer."
+    )
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     feedback = models.CharField(

@@ -26,6 +26,23 @@ def disagreement_note(disagreements: list[Disagreement], passages: list[Passage]
     return "".join(f"\n\n{line}" for line in dict.fromkeys(lines))
 
 
+def unanswered_note(parts: list[str]) -> str:
+    """The parts of the question no sentence found answers, said in words after what was found."""
+    if not parts:
+        return ""
+    quoted = "; ".join(f"“{part}”" for part in parts)
+    which = "this part" if len(parts) == 1 else "these parts"
+    return f"\n\nThe documents found do not answer {which} of your question: {quoted}."
+
+
+def incomplete_warning(parts: list[str]) -> str:
+    """What the page and the export say above an answer that covers only some of its question."""
+    if not parts:
+        return ""
+    quoted = "; ".join(f"“{part}”" for part in parts)
+    return f"This answer may be incomplete: the documents found do not answer {quoted}."
+
+
 def _quoted(sentence: str) -> str:
     return sentence.strip().rstrip(".")
 

@@ -8,7 +8,8 @@ Server -> client, for one question, in this order:
   answer.start      {conversation_id, message_id, title, standalone_question}
   answer.delta      {text}                      zero or more: shown text, a checked sentence or note at a time
   answer.citations  {message_id, citations}     complete answers only; each citation is a `Citation`
-  answer.end        {message_id, status, answer, support, gate, notes, version_note}
+  answer.end        {message_id, status, answer, support, gate, notes, version_note, incomplete,
+                     incomplete_warning}
                     status "complete", "stopped" or "failed"; support, gate, notes and version_note
                     only when complete; version_note is the note of `notes` that says when the cited
                     versions apply (the page shows it under the sources), or ""
@@ -119,6 +120,8 @@ class AnswerEnd(TypedDict):
     gate: NotRequired[dict[str, Any]]
     notes: NotRequired[list[str]]
     version_note: NotRequired[str]
+    incomplete: NotRequired[list[str]]
+    incomplete_warning: NotRequired[str]
 
 
 class Error(TypedDict):
@@ -156,6 +159,7 @@ def answer_end(
     gate: dict[str, Any] | None = None,
     notes: list[str] | None = None,
     version_note: str | None = None,
+    incomplete: list[str] | None = None,
 ) -> AnswerEnd:
     frame: AnswerEnd = {"type": "answer.end", "message_id": message_id, "status": status, "answer": answer}
     if support is not None:
@@ -166,6 +170,11 @@ def answer_end(
         frame["notes"] = notes
     if version_note is not None:
         frame["version_note"] = version_note
+    if incomplete is not None:
+        from chat.notes import incomplete_warning
+
+        frame["incomplete"] = incomplete
+        frame["incomplete_warning"] = incomplete_warning(incomplete)
     return frame
 
 

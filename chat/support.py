@@ -17,7 +17,7 @@ on `demo/eval/support-pairs.jsonl` by `manage.py evaluate_support`.
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,8 @@ from knowledge.sentences import sentence_spans
 SUPPORT_SIMILARITY = 0.75  # close paraphrase of one anchor sentence
 SUPPORT_SIMILARITY_WITH_OVERLAP = 0.35  # together with most content words in the anchor
 SUPPORT_OVERLAP = 0.75
+# Tuned on the tune split of demo/eval/support-pairs-hr-sample.jsonl with support-pairs.jsonl (README, "Answers").
+SUPPORT_OVERLAP_PARAPHRASE = 0.6  # a close paraphrase stating a figure, in other words ("pays 80% of the premium")
 
 SUPPORTED, UNSUPPORTED, UNCITED = "supported", "unsupported", "uncited"
 
@@ -57,7 +59,21 @@ _SAME = {"left": "remaining", "remain": "remaining", "used": "taken"}
 _ONE_OF = [
     {"first", "economy", "business", "premium", "standard"},
     {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"},
-    {"daily", "weekly", "monthly", "yearly", "annually", "month", "year", "week", "day", "night"},
+    {
+        "daily",
+        "weekly",
+        "monthly",
+        "quarterly",
+        "yearly",
+        "annually",
+        "annual",
+        "month",
+        "quarter",
+        "year",
+        "week",
+        "day",
+        "night",
+    },  # fmt: skip
     {"employee", "manager", "director", "hr", "finance", "board", "supervisor", "head"},
     {"entitlement", "taken", "remaining", "carried", "accrued"},
     {"remote", "hybrid", "office"},
@@ -167,11 +183,17 @@ def judge(sentence: str, cited: dict[int, Passage], *, encode: Callable[[list[st
     )
     anchor = units[best][3]
     if stated:
-        close = close and overlap >= SUPPORT_OVERLAP  # a figure's sentence must be about the same thing
+        # a figure's sentence must be about the same thing: most of its words, or fewer in a close paraphrase
+        close = close and (
+            overlap >= SUPPORT_OVERLAP or (similarity >= SUPPORT_SIMILARITY and overlap >= SUPPORT_OVERLAP_PARAPHRASE)
+        )
         heading = content_words(cited[units[best][0]].heading_path)
         compared, stitched = _figure_context(sentence, stated, anchor, unit_figures[best], heading)
-        # a figure's own words taken from another sentence ("5 working days of sickness absence")
-        others = set().union(set(), *(content_words(u[3]) for i, u in enumerate(units) if i != best))
+        # a figure's own words taken from another rule ("5 working days of sickness absence"): a sentence
+        # that states figures of its own; one that only sets the topic ("We receive health coverage …") is context
+        others = set().union(
+            set(), *(content_words(u[3]) for i, u in enumerate(units) if i != best and unit_figures[i])
+        )
         clause_words = set().union(*(content_words(sentence[slice(*_clause_of(sentence, f.start))]) for f in stated))
         foreign = {w for w in clause_words - context(best) if not w[:1].isdigit()}
         stitched = stitched or bool(foreign & others)
@@ -342,8 +364,12 @@ def _qualifiers_differ(sentence: str, anchor: str) -> bool:
     )
 
 
+_PER_PERIOD = re.compile(r"\b(?:every|each)\s+(?=(?:day|week|month|year|quarter|night)s?\b)", re.IGNORECASE)
+
+
 def _absolutes(text: str) -> set[str]:
-    return _lower_words(text) & _ABSOLUTES
+    """ "every year" is "per year", a rate, not an absolute."""
+    return _lower_words(_PER_PERIOD.sub("per ", text)) & _ABSOLUTES
 
 
 def _names_differ(sentence: str, anchor: str) -> bool:
@@ -371,6 +397,10 @@ def check_support(text: str, cited: dict[int, Passage], *, encode: Callable[[lis
             checks.append(SentenceCheck(start, end, [], UNCITED, 0.0, []))
             continue
         judgement = judge(plain, {m: cited[m] for m in markers}, encode=encode)
+        if not judgement.supported and (clauses := _conjoined(plain)):
+            judged = [judge(c, {m: cited[m] for m in markers}, encode=encode) for c in clauses]
+            if all(j.supported for j in judged):
+                judgement = replace(judged[0], similarity=min(j.similarity for j in judged))
         verdict = SUPPORTED if judgement.supported else UNSUPPORTED
         checks.append(SentenceCheck(start, end, markers, verdict, judgement.similarity, judgement.unsupported_figures))
         if judgement.supported:
@@ -380,6 +410,19 @@ def check_support(text: str, cited: dict[int, Passage], *, encode: Callable[[lis
                 supporting[m].append((start, end, _terms(plain)))
     highlights = {m: _spans_within(cited[m].text, supporting[m]) for m in cited}
     return SupportReport(checks, highlights)
+
+
+_AND = re.compile(r",?\s+and\s+(?=your\b|you\b|the\b|[A-Z])")
+
+
+def _conjoined(sentence: str) -> list[str]:
+    """ "Your entitlement is 25 days and your taken leave is 12 days, as of …": clauses that each state
+    a figure of their own, each judged on its own; a clause without a figure is not split off."""
+    clauses = _AND.split(sentence)
+    if len(clauses) < 2 or not all(figures.figures(c) for c in clauses):
+        return []
+    tail = _AS_OF.search(clauses[-1])
+    return [c.rstrip(".") + (tail.group(0) if tail and c is not clauses[-1] else "") for c in clauses]
 
 
 def _terms(text: str) -> set[str]:

@@ -26,6 +26,7 @@ class Pair:
     supported: bool
     kind: str
     heading: str = ""  # the passage's heading path, as every cited passage carries one
+    split: str = ""  # "tune" or "held-out": the check's rules are tuned on one and reported on the other
 
 
 def load_pairs(path: Path) -> list[Pair]:
@@ -43,7 +44,12 @@ def load_pairs(path: Path) -> list[Pair]:
         heading = row.get("heading", "")
         if not isinstance(heading, str):
             raise LabelledSetError(f"{path.name} line {number}: 'heading' must be text.")
-        pairs.append(Pair(str(row.get("id", number)), sentence, passage, supported, str(row.get("kind", "")), heading))
+        split = row.get("split", "")
+        if split not in ("", "tune", "held-out"):
+            raise LabelledSetError(f'{path.name} line {number}: \'split\' is "tune" or "held-out".')
+        pairs.append(
+            Pair(str(row.get("id", number)), sentence, passage, supported, str(row.get("kind", "")), heading, split)
+        )
     if not pairs:
         raise LabelledSetError(f"{path.name} has no pairs.")
     return pairs

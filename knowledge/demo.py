@@ -65,6 +65,11 @@ def demo_seed(handbook_dir: Path = HANDBOOK_DIR) -> list[Document]:
     return created
 
 
+def demo_users() -> dict:
+    """The demo people by name (created if missing), for an evaluation that asks as them."""
+    return _ensure_users()
+
+
 def _ensure_users() -> dict:
     User = get_user_model()
     users = {}

@@ -112,7 +112,7 @@ async def test_my_balance_comes_from_my_own_record_dated_never_a_colleagues(peop
         events = await ask(communicator, "How much annual leave do I have left?")
         await communicator.disconnect()
         answer = shown(events)
-        assert answer.startswith(f"Annual leave remaining: {mine}, as of 1 November 2026 [1].")
+        assert answer.startswith(f"Your annual leave remaining is {mine}, as of 1 November 2026 [1].")
         assert theirs not in answer and "27 days of paid leave" not in answer
         cited = [c["document_title"] for c in events[-2]["citations"]]
         assert cited[0] == f"Leave balance: {user.username}"

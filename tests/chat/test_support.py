@@ -75,6 +75,21 @@ def test_a_record_line_with_the_date_the_same_record_states_is_supported():
     assert verdicts("Annual leave taken: 12 days, as of 1 November 2026 at noon [1].", record) == [UNSUPPORTED]
 
 
+def test_a_record_said_to_its_owner_is_supported_field_by_field():
+    record = cited(RECORD)
+    assert verdicts("Your annual leave entitlement is 25 days, as of 1 November 2026 [1].", record) == [SUPPORTED]
+    both = "Your annual leave entitlement is 25 days and your annual leave taken is 12 days, as of 1 November 2026 [1]."
+    assert verdicts(both, record) == [SUPPORTED]
+    wrong = (
+        "Your annual leave entitlement is 25 days and your annual leave taken is 13 days, as of 1 November 2026 [1]."
+    )
+    assert verdicts(wrong, record) == [UNSUPPORTED], "each clause is held to its own line"
+    swapped = (
+        "Your annual leave remaining is 25 days and your annual leave taken is 12 days, as of 1 November 2026 [1]."
+    )
+    assert verdicts(swapped, record) == [UNSUPPORTED], "a figure under another field's name"
+
+
 def test_highlights_stay_in_the_passage_sentence_the_answer_rests_on():
     report = check_support(
         "Full-time employees receive 25 days of paid annual leave per calendar year [1].",

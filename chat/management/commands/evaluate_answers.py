@@ -22,10 +22,11 @@ from chat.answer_evaluation import (
 from chat.answering import answer_mode
 from chat.generation import get_backend
 from knowledge import embedding
-from knowledge.demo import HANDBOOK_DIR
+from knowledge.demo import HANDBOOK_DIR, LEAVE_BALANCES, demo_users
 from knowledge.embedding_models import activate_in_empty_knowledge_base
 from knowledge.evaluation import LabelledSetError
 from knowledge.folders import folder_ingest
+from knowledge.records import RecordsError, records_import
 from knowledge.retrieval import SearchOptions
 from knowledge.sandbox import throwaway_knowledge_base
 
@@ -61,6 +62,12 @@ class Command(BaseCommand):
             "--mode",
             choices=["extractive", "generative"],
             help="answer with the documents' sentences or with the language model, whatever ANSWER_MODE says",
+        )
+        parser.add_argument(
+            "--records",
+            type=Path,
+            default=LEAVE_BALANCES,
+            help="personal records (import_records' CSV) loaded when a case is asked as a person (`user`)",
         )
         parser.add_argument("--jsonl", type=Path, help="write every case (question, answer, citations, verdicts) here")
         parser.add_argument(
@@ -102,6 +109,7 @@ class Command(BaseCommand):
             if not summary.ready:
                 raise CommandError(f"No document in {documents} could be ingested.")
             user = get_user_model().objects.create_superuser("evaluation", password=None)
+            people = _people({c.user for c in cases if c.user}, options["records"])
             if calibrate:
                 self._calibrate(cases, user)
                 return
@@ -109,6 +117,7 @@ class Command(BaseCommand):
                 cases,
                 user=user,
                 backend=backend,
+                people=people,
                 progress=None if json else self._progress,
                 today=today,
                 options=dataclasses.replace(SearchOptions.from_settings(), versions=False) if ignore_versions else None,
@@ -153,6 +162,21 @@ class Command(BaseCommand):
 _json = json
 
 
+def _people(usernames: set[str], records: Path) -> dict:
+    """The demo people the cases are asked as, with their personal records, in the throw-away database."""
+    if not usernames:
+        return {}
+    people = demo_users()
+    unknown = usernames - set(people)
+    if unknown:
+        raise CommandError(f"Cases are asked as unknown people: {', '.join(sorted(unknown))} (demo users only).")
+    try:
+        records_import(records.read_bytes(), kind="Leave balance")
+    except (OSError, RecordsError) as exc:
+        raise CommandError(f"The records in {records} cannot be loaded: {exc}") from None
+    return people
+
+
 @contextlib.contextmanager
 def _as_folder(documents: Path):
     """One document is evaluated as a folder that holds only it (a copy: the folder's rules read names)."""
@@ -177,6 +201,8 @@ def _table(report: dict) -> str:
             f"citation_precision     {pct('citation_precision')} of {report['citations']} citations contain a fact",
             f"wrong_figures          {pct('wrong_figures')} of covered answers state a figure no cited passage states",
             f"cut_short              {report['cut_short']} answers show a sentence without its end",
+            f"record_dumps           {report['record_dumps']} answers show a personal record rather than its fields",
+            f"incomplete_said        {report['incomplete_said']} answers say a part of the question is not answered",
             f"metadata_shown         {report['metadata_shown']} answers quote front matter or template tags",
             f"unsupported_sentences  {pct('unsupported_sentences')} of {report['sentences_checked']} sentences",
             f"refusal_accuracy       {pct('refusal_accuracy')} of not-covered questions declined",

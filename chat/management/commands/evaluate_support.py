@@ -21,14 +21,19 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path, nargs="?", default=DEFAULT_PAIRS)
         parser.add_argument("--json", action="store_true", help="print one JSON object of the figures")
         parser.add_argument("--show", action="store_true", help="also print each pair the check gets wrong")
+        parser.add_argument("--split", choices=["tune", "held-out"], help="only the pairs of this split")
 
-    def handle(self, *args, path: Path, json: bool, show: bool, **options) -> None:
+    def handle(self, *args, path: Path, json: bool, show: bool, split: str | None = None, **options) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
         try:
             pairs = load_pairs(path)
         except LabelledSetError as exc:
             raise CommandError(str(exc)) from None
+        if split:
+            pairs = [p for p in pairs if p.split == split]
+            if not pairs:
+                raise CommandError(f"{path.name} has no pairs in the {split} split.")
         judgements = predictions(pairs, encode=embedding.encode_once_each())
         predicted = [j.supported for j in judgements]
         report = scores(pairs, predicted)

@@ -135,7 +135,7 @@
   }
 
   // What a person needs to judge an answer, above it: a failed check, no source at all.
-  function warnings(turn, status, support, citedCount) {
+  function warnings(turn, status, support, citedCount, incomplete) {
     for (const old of turn.querySelectorAll(".warning")) old.remove();
     const answer = turn.querySelector(".answer");
     const flagged = (support || []).filter(function (s) { return s.verdict !== "supported"; }).length;
@@ -145,6 +145,7 @@
         + " not backed by a cited passage.");
     }
     if (status === "complete" && citedCount === 0) shown.push("No source: this answer cites no passage of your documents.");
+    if (incomplete) shown.push(incomplete);  // the server's words (chat/notes.py, incomplete_warning)
     for (const text of shown) turn.insertBefore(el("p", "warning", text), answer);
   }
 
@@ -361,7 +362,7 @@
   // The one renderer of a finished turn: a new answer's (answer.end) and stored ones (data-*).
   function finish(turn, a) {
     renderAnswer(turn.querySelector(".answer"), withoutNote(a.text, a.versionNote), a.markers, a.support);
-    warnings(turn, a.status, a.support, a.markers.size);
+    warnings(turn, a.status, a.support, a.markers.size, a.incomplete);
     versionLine(turn, a.versionNote);
     details(turn, a.searched, a.question, a.support);
     addActions(turn, a.messageId, a.rated, a.status, a.question);
@@ -403,7 +404,7 @@
       case "answer.end":
         if (current) {
           if (typeof event.answer === "string" && (event.answer || event.status === "complete")) current.text = event.answer;
-          end(current, event.status, event.support, event.version_note || "");
+          end(current, event.status, event.support, event.version_note || "", event.incomplete_warning || "");
         }
         break;
       case "error":
@@ -417,9 +418,10 @@
     }
   }
 
-  function end(turn, status, support, versionNote) {
+  function end(turn, status, support, versionNote, incomplete) {
     finish(turn.turn, {
       text: turn.text, markers: turn.markers || new Set(), support: support, status: status, versionNote: versionNote,
+      incomplete: incomplete || "",
       searched: turn.searched, question: turn.question, messageId: turn.messageId, rated: "",
     });
     turn.answer.classList.remove("streaming");
@@ -555,7 +557,7 @@
     finish(turn, {
       text: answer.dataset.raw, markers: new Set(citations.map(function (c) { return c.marker; })),
       support: JSON.parse(answer.dataset.support || "[]"), status: turn.dataset.status,
-      versionNote: answer.dataset.versionNote, searched: turn.dataset.searched,
+      versionNote: answer.dataset.versionNote, incomplete: answer.dataset.incomplete || "", searched: turn.dataset.searched,
       question: turn.querySelector(".question").textContent, messageId: turn.dataset.messageId, rated: turn.dataset.feedback,
     });
   }

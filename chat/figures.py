@@ -41,12 +41,9 @@ _PERIODIC = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "ye
 
 
 def unit_stem(word: str) -> str:
-    """ "twice monthly" counts what "twice a month" does."""
     word = word.lower().replace("’", "'").removesuffix("'s").removesuffix("'")
     if word in {"euro", "euros"}:
         return "eur"
-    if word in _PERIODIC:
-        return _PERIODIC[word]
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
     return word
@@ -91,7 +88,7 @@ def figures(text: str) -> list[Figure]:
         if clause_end := _CLAUSE_END.search(tail):
             tail = tail[: clause_end.start()]
         for unit in _UNIT_WORD.finditer(tail):
-            stem = unit_stem(unit.group())
+            stem = _PERIODIC.get(unit.group().lower()) or unit_stem(unit.group())  # "twice monthly" = "a month"
             if stem in _SKIPPED:
                 continue
             units.append(stem)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from chat import figures
+from chat.extraction import answer_type
 from knowledge.retrieval import Passage
 
 _FIRST_PERSON = re.compile(
@@ -68,6 +69,7 @@ INTENTS = {
     "carried": ({"carry", "carried", "carrying", "rolled", "roll", "transferred"}, {"carried", "carry", "rolled"}),
 }  # fmt: skip
 _WORD = re.compile(r"[^\W\d_]+")
+_DID = re.compile(r"^\s*(?:and\s+)?(?:did|have|has|what\s+is|what\s+are)\s+(?:i|my)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(?:and\s+)?(?:by\s+|until\s+|till\s+)?when\b", re.IGNORECASE)
 _PERMISSION = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:can|may|could|should|must|am\s+i\s+allowed)\b", re.IGNORECASE)
 
@@ -82,10 +84,14 @@ def record_fields(text: str) -> list[Field]:
 
 
 def asked_intents(question: str) -> list[str]:
-    """Which of a record's quantities a question asks for, in the question's order; none for a question
-    of permission ("can I carry those over?" asks the policy, not the record)."""
+    """Which of a record's quantities a question asks for, in the question's order: a question for an
+    amount ("how many days do I get") or about one's own ("did I carry over any"); none for a question
+    of permission ("can I carry those over?" asks the policy, not the record) or of anything else."""
     if _PERMISSION.match(question) or _WHEN.match(question):
         return []
+    wanted = answer_type(question)
+    if not (wanted and wanted.kind == "figure") and not _DID.match(question):
+        return []  # "do I get a company car?" asks no quantity of the record
     words = [w.lower() for w in _WORD.findall(question)]
     found = []
     for word in words:

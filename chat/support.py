@@ -364,12 +364,8 @@ def _qualifiers_differ(sentence: str, anchor: str) -> bool:
     )
 
 
-_PER_PERIOD = re.compile(r"\b(?:every|each)\s+(?=(?:day|week|month|year|quarter|night)s?\b)", re.IGNORECASE)
-
-
 def _absolutes(text: str) -> set[str]:
-    """ "every year" is "per year", a rate, not an absolute."""
-    return _lower_words(_PER_PERIOD.sub("per ", text)) & _ABSOLUTES
+    return _lower_words(text) & _ABSOLUTES
 
 
 def _names_differ(sentence: str, anchor: str) -> bool:

@@ -66,6 +66,8 @@ def record() -> Passage:
         ("What is my entitlement and how many days have I used?", ["Annual leave entitlement", "Annual leave taken"]),
         ("and can I carry those over?", []),
         ("until when can I use them?", []),
+        ("do I get a company car?", []),
+        ("How much holiday do I have left?", ["Annual leave remaining"]),
     ],
 )
 def test_get_is_the_entitlement_and_left_the_remainder(question, labels):

@@ -99,3 +99,11 @@ def test_highlights_stay_in_the_passage_sentence_the_answer_rests_on():
     first_sentence_end = LEAVE.index("year.") + len("year.")
     assert report.highlights[1], "the supporting words are marked"
     assert all(end <= first_sentence_end for _, end in report.highlights[1]), "not 'days' in the next sentence"
+
+
+def test_a_rate_said_either_way_is_the_same_figure_but_not_a_lower_one():
+    from chat import figures
+
+    twice = figures.figures("Salaries are paid twice monthly.")
+    assert figures.figure_supported(figures.figures("You are paid twice a month.")[0], twice)
+    assert verdicts("Salaries are paid every month [1].", cited("Salaries are paid twice monthly.")) == [UNSUPPORTED]

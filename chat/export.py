@@ -6,6 +6,7 @@ still read its document, exactly as on the page.
 
 from chat.history import ShownCitation, ShownMessage, conversation_messages
 from chat.models import Conversation
+from chat.notes import incomplete_warning
 
 
 def conversation_markdown(user, conversation: Conversation) -> str:
@@ -26,15 +27,26 @@ def conversation_markdown(user, conversation: Conversation) -> str:
 
 def answer_warnings(message: ShownMessage) -> list[str]:
     """What the page shows above an answer, in the same words, so a forwarded answer keeps them."""
+    return warnings_for(
+        answer=message.answer,
+        status=message.status,
+        support=message.support,
+        cited=len(message.citations),
+        incomplete=message.incomplete,
+    )
+
+
+def warnings_for(*, answer: str, status: str, support: list[dict], cited: int, incomplete: list[str]) -> list[str]:
+    """The export's and the answer API's warnings (the page renders the same from answer.end)."""
     warnings = []
-    flagged = [s for s in message.support if s.get("verdict") != "supported"]
+    flagged = [s for s in support if s.get("verdict") != "supported"]
     if flagged:
-        quoted = "; ".join(f"“{_one_line(message.answer[s['start'] : s['end']])}”" for s in flagged)
+        quoted = "; ".join(f"“{_one_line(answer[s['start'] : s['end']])}”" for s in flagged)
         warnings.append(f"{CHECK_FIRST} {_sentences(len(flagged))} not backed by a cited passage: {quoted}")
-    if message.status == "complete" and not message.citations:
+    if status == "complete" and not cited:
         warnings.append(NO_SOURCE)
-    if message.incomplete:
-        warnings.append(message.incomplete_warning)
+    if incomplete:
+        warnings.append(incomplete_warning(incomplete))
     return warnings
 
 

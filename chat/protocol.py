@@ -62,14 +62,18 @@ def parse_frame(raw: str | None, *, max_chars: int) -> Question | Stop:
         return Stop()
     if kind != "question":
         raise ProtocolError("Unknown message type; expected 'question' or 'stop'.")
-    text = frame.get("text")
+    return question_from(frame.get("text"), frame.get("conversation_id"), max_chars=max_chars)
+
+
+def question_from(text: Any, conversation_id: Any, *, max_chars: int) -> Question:
+    """A question as the page's socket and the answer API take it: text within the limit, one
+    PostgreSQL can store, and a conversation id that is a number or absent."""
     if not isinstance(text, str) or not text.strip():
         raise ProtocolError("The question is empty.")
     if len(text) > max_chars:
         raise ProtocolError(f"The question is too long; use at most {max_chars} characters.")
     if reason := unstorable_reason(text):
         raise ProtocolError(reason)
-    conversation_id = frame.get("conversation_id")
     if conversation_id is not None and (isinstance(conversation_id, bool) or not isinstance(conversation_id, int)):
         raise ProtocolError("'conversation_id' must be a number or null.")
     return Question(text=text.strip(), conversation_id=conversation_id)

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from chat import views
+from chat import api, views
 
 app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("api/ask", api.api_ask, name="api-ask"),
     path("c/<int:conversation_id>/", views.index, name="conversation"),
     path("c/<int:conversation_id>/rename", views.rename, name="rename"),
     path("c/<int:conversation_id>/delete", views.delete, name="delete"),

@@ -192,8 +192,8 @@ class DocumentAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made with `manage.py create_api_token` (the key is shown once); here they are listed and revoked."""
 
-    list_display = ["user", "name", "created_at", "last_used_at"]
-    readonly_fields = ["user", "name", "key_hash", "created_at", "last_used_at"]
+    list_display = ["user", "name", "scopes", "expires_at", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "key_hash", "scopes", "created_at", "last_used_at"]
 
     def has_add_permission(self, request) -> bool:
         return False

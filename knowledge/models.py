@@ -270,12 +270,20 @@ class LexicalIndex(models.Model):
         return f"{self.chunks} chunks, average length {self.avgdl}"
 
 
+def _default_scopes() -> list[str]:
+    return ["search", "ask"]
+
+
 class ApiToken(models.Model):
-    """A bearer token for the search API; only its SHA-256 is stored, the key is shown once."""
+    """A bearer token for the APIs; only its SHA-256 is stored, the key is shown once."""
+
+    SCOPES = ("search", "ask")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
     key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=_default_scopes, help_text="What the token may do: search, ask.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until revoked.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import relevant_enough, search
-from knowledge.tokens import TokensLocked, user_for_request_token
+from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
 from ragsite.limits import wait_needed
 from ragsite.lockout import lockout_response
 from ragsite.storable import unstorable_reason
@@ -57,6 +57,8 @@ def api_search(request: HttpRequest) -> HttpResponse:
         user = _api_user(request)
     except TokensLocked:
         return lockout_response(request)
+    except ScopeMissing as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
     if user is None:
         return JsonResponse({"error": "Log in or send 'Authorization: Bearer <token>'."}, status=401)
     try:

@@ -367,9 +367,7 @@ def _from_record(question: str, focus: str, records: list[Passage], encode, part
     Returns it with the parts it answers."""
     record = records[0]
     fields = personal.record_fields(record.text)
-    asked = {i: personal.asked_intents(p.asked) for i, p in enumerate(parts)}
-    if focus:
-        asked = {0: personal.asked_intents(focus)}
+    asked = {i: personal.asked_intents(p.asked) for i, p in enumerate(parts)}  # a follow-up's one part: `focus`
     wanted = personal.fields_for(fields, [intent for i in sorted(asked) for intent in asked[i]])
     if wanted:
         evidence = Evidence(1, wanted[0].start, wanted[-1].end, personal.in_second_person(wanted, record), 1.0, 1.0)

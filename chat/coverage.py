@@ -17,18 +17,13 @@ from knowledge.sentences import sentences
 
 MAX_PARTS = 4  # a question with more parts than this is answered as a whole (a list, not several questions)
 
+_ASKING = "what|which|when|where|who|whom|how|why|is|are|was|were|do|does|did|can|could|should|must|will|would|may"
 # "and" that starts another question: "…, and from which day?", "… and who approves…".
 _NEXT_QUESTION = re.compile(
-    r"(?:,\s*|\s+)(?:and|also)\s+(?=(?:what|which|when|where|who|whom|how|why|is|are|was|were|do|does|did|can|"
-    r"could|should|must|will|would|may|from|by|until|since|for\s+how)\b)",
-    re.IGNORECASE,
+    rf"(?:,\s*|\s+)(?:and|also)\s+(?=(?:{_ASKING}|from|by|until|since|for\s+how)\b)", re.IGNORECASE
 )
 _CONDITION_AND = re.compile(r"\s*(?:,\s*)?\band\b\s*", re.IGNORECASE)
-_QUESTION_START = re.compile(
-    r"^\s*(?:what|which|when|where|who|whom|how|why|is|are|was|were|do|does|did|can|could|should|must|will|would|"
-    r"may|am|have|has|if)\b",
-    re.IGNORECASE,
-)
+_QUESTION_START = re.compile(rf"^\s*(?:{_ASKING}|am|have|has|if)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -68,15 +68,17 @@ async def answer_events(
     today: date | None = None,
     options: SearchOptions | None = None,
     mode: str | None = None,
+    earlier: str | None = None,
 ) -> AsyncIterator[protocol.Frame]:
     """`today`, `options` and `mode` are for evaluation: which day it is, search without versions,
-    and "extractive" or "generative" whatever the setting.
+    and "extractive" or "generative" whatever the setting. `earlier`: the previous question of a
+    client that keeps the conversation itself (the OpenAI protocol), for a follow-up.
 
     Three steps, prepare, stream and conclude; whichever of them fails, or if the person stops
     the answer, the message is stored once with its final status and an audit entry.
     """
     conversation, previous = await database_sync_to_async(_conversation_for)(user, conversation_id, question)
-    searched = standalone_question(question, previous)
+    searched = standalone_question(question, previous or earlier)
     message = await Message.objects.acreate(
         conversation=conversation,
         question=question,

@@ -43,7 +43,7 @@ async def api_ask(request: HttpRequest) -> HttpResponse:
     try:
         if request.method != "POST":
             raise ApiError(405, "method_not_allowed", "Send the question with POST.")
-        user = await _token_user(request)
+        user = await token_user(request)
         question = _question(request)
         if not await allowed("chat-frames", str(user.pk), settings.CHAT_FRAMES_PER_MINUTE):
             raise ApiError(429, "rate_limited", "Too many questions this minute; wait and ask again.", 60)
@@ -67,7 +67,7 @@ async def api_ask(request: HttpRequest) -> HttpResponse:
     return JsonResponse(await final(collected))
 
 
-async def _token_user(request: HttpRequest):
+async def token_user(request: HttpRequest):
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise ApiError(401, "token_required", "Send 'Authorization: Bearer <token>' (make one with create_api_token).")

@@ -163,3 +163,54 @@ def test_tokens_have_scopes_and_the_search_api_honours_them(people, client):
     with pytest.raises(ValueError, match="Unknown scope"):
         token_create(user=people.bob, scopes=["admin"])
     assert ApiToken.objects.filter(user=people.bob).count() == 1
+
+
+def test_the_official_openai_client_gets_the_answer_with_its_citations(people, ingest, daphne):
+    import openai
+
+    ingest("leave.md", LEAVE)
+    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
+    assert [m.id for m in client.models.list()] == ["ask-the-handbook"]
+    question = "Do I need a doctor's note, and from which day?"
+    reply = client.chat.completions.create(model="ask-the-handbook", messages=[{"role": "user", "content": question}])
+    content = reply.choices[0].message.content
+    assert "from the eighth day [1]" in content and "\n\nSources:\n[1] Leave › Sick leave" in content
+    extra = reply.model_extra
+    assert extra["citations"][0]["document_title"] == "Leave" and extra["warnings"] == []
+
+    streamed = client.chat.completions.create(
+        model="ask-the-handbook", messages=[{"role": "user", "content": question}], stream=True
+    )
+    chunks = list(streamed)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text == content, "streamed, the same message"
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["citations"]
+
+    follow = client.chat.completions.create(
+        model="ask-the-handbook",
+        messages=[
+            {"role": "user", "content": "How many days of annual leave do full-time employees get?"},
+            {"role": "assistant", "content": "25 days."},
+            {"role": "user", "content": "and after five years?"},
+        ],
+    )
+    assert "27 days" in follow.choices[0].message.content, "the earlier user message makes the follow-up whole"
+
+
+def test_the_openai_endpoint_refuses_in_openai_s_words(people, daphne):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key="rag_nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError, match="unknown, expired or revoked"):
+        client.chat.completions.create(model="ask-the-handbook", messages=[{"role": "user", "content": "q?"}])
+    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
+    for messages, match in [
+        ([], "non-empty"),
+        ([{"role": "assistant", "content": "hi"}], "last message must be the user's"),
+        ([{"role": "wizard", "content": "hi"}], "role"),
+        ([{"role": "user", "content": "  "}], "empty"),
+        ([{"role": "user", "content": 42}], "content"),
+    ]:
+        with pytest.raises(openai.BadRequestError, match=match):
+            client.chat.completions.create(model="ask-the-handbook", messages=messages)
+    assert not Message.objects.exists()

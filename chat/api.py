@@ -22,20 +22,11 @@ from chat.export import warnings_for
 from chat.generation import get_backend
 from chat.models import Conversation, Message
 from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
+from ragsite.api_errors import ApiError
 from ragsite.limits import allowed
 
 logger = logging.getLogger(__name__)
 FIELDS = {"question", "conversation_id"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.retry_after = status, code, retry_after
-
-    def response(self) -> JsonResponse:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
-        return JsonResponse({"code": self.code, "error": str(self)}, status=self.status, headers=headers)
 
 
 @csrf_exempt  # a bearer token, never a cookie: nothing a page on another site could send for someone

@@ -18,8 +18,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from chat import protocol
 from chat.answering import answer_events
-from chat.api import ApiError, final, token_user
+from chat.api import final, token_user
 from chat.generation import get_backend
+from ragsite.api_errors import ApiError
 from ragsite.limits import allowed
 
 MODEL = "ask-the-handbook"

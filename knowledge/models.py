@@ -277,12 +277,15 @@ def _default_scopes() -> list[str]:
 class ApiToken(models.Model):
     """A bearer token for the APIs; only its SHA-256 is stored, the key is shown once."""
 
-    SCOPES = ("search", "ask")
+    SCOPES = ("search", "ask", "documents")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
     key_hash = models.CharField(max_length=64, unique=True)
-    scopes = models.JSONField(default=_default_scopes, help_text="What the token may do: search, ask.")
+    scopes = models.JSONField(
+        default=_default_scopes,
+        help_text="search, ask, documents (upload and manage, staff only).",
+    )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until revoked.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

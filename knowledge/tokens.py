@@ -33,7 +33,7 @@ def token_create(*, user, name: str = "", scopes: list[str] | None = None, expir
         raise ValueError(f"Unknown scope {sorted(unknown)[0]!r}; a token may have {', '.join(ApiToken.SCOPES)}.")
     key = "rag_" + secrets.token_urlsafe(32)
     ApiToken.objects.create(
-        user=user, name=name, key_hash=_hash(key), scopes=list(scopes or ApiToken.SCOPES), expires_at=expires_at
+        user=user, name=name, key_hash=_hash(key), scopes=list(scopes or ["search", "ask"]), expires_at=expires_at
     )
     return key
 

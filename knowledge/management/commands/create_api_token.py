@@ -15,7 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--name", default="")
         parser.add_argument(
-            "--scope", action="append", choices=ApiToken.SCOPES, help="search, ask (repeat; default: both)"
+            "--scope",
+            action="append",
+            choices=ApiToken.SCOPES,
+            help="search, ask, documents (repeat; default: search and ask)",
         )
         parser.add_argument("--days", type=int, help="the token expires after this many days (default: never)")
 

@@ -32,8 +32,6 @@ FIELDS = {"question", "conversation_id"}
 @csrf_exempt  # a bearer token, never a cookie: nothing a page on another site could send for someone
 async def api_ask(request: HttpRequest) -> HttpResponse:
     try:
-        if request.method != "POST":
-            raise ApiError(405, "method_not_allowed", "Send the question with POST.")
         user = await token_user(request)
         question = _question(request)
         if not await allowed("chat-frames", str(user.pk), settings.CHAT_FRAMES_PER_MINUTE):

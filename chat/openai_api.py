@@ -10,11 +10,14 @@ them, in `citations` and `warnings` beside `choices`, which OpenAI clients ignor
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from ninja import Schema
+from pydantic import ConfigDict
 
 from chat import protocol
 from chat.answering import answer_events
@@ -24,14 +27,23 @@ from ragsite.api_errors import ApiError
 from ragsite.limits import allowed
 
 MODEL = "ask-the-handbook"
+
+
+class ChatCompletionIn(Schema):
+    """For the schema: OpenAI clients send more fields (temperature, …), which are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = MODEL
+    messages: list[dict[str, Any]]
+    stream: bool = False
+
+
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
 @csrf_exempt
 async def models(request: HttpRequest) -> HttpResponse:
     try:
-        if request.method != "GET":
-            raise ApiError(405, "method_not_allowed", "List the models with GET.")
         await token_user(request)
     except ApiError as exc:
         return _error(exc)
@@ -43,8 +55,6 @@ async def models(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     try:
-        if request.method != "POST":
-            raise ApiError(405, "method_not_allowed", "Send the messages with POST.")
         user = await token_user(request)
         body = _body(request)
         question, earlier = _question(body)

@@ -22,6 +22,7 @@ from knowledge.documents import document_delete, document_describe_file, documen
 from knowledge.models import Document
 from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
 from ragsite.api_errors import ApiError
+from ragsite.storable import unstorable_reason
 
 FIELDS = {"file", "title", "visibility", "groups", "readers", "supersedes", "effective_from", "effective_until"}
 
@@ -29,8 +30,6 @@ FIELDS = {"file", "title", "visibility", "groups", "readers", "supersedes", "eff
 @csrf_exempt  # bearer tokens only
 def documents(request: HttpRequest) -> HttpResponse:
     try:
-        if request.method != "POST":
-            raise ApiError(405, "method_not_allowed", "Upload with POST (multipart/form-data).")
         user = _staff(request, "add")
         data, files = _form(request)
         if "file" not in files:
@@ -42,8 +41,10 @@ def documents(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-def document(request: HttpRequest, document_id: int) -> HttpResponse:
+def document(request: HttpRequest, document_id: int | str) -> HttpResponse:
     try:
+        if not str(document_id).isdigit():
+            raise ApiError(404, "document_not_found", "No such document (or you may not read it).")
         action = {"GET": "view", "PUT": "change", "DELETE": "delete"}.get(request.method or "")
         if action is None:
             raise ApiError(405, "method_not_allowed", "GET a document's status, PUT a new file, or DELETE it.")
@@ -117,6 +118,9 @@ def _form(request: HttpRequest) -> tuple[QueryDict, dict]:
         raise ApiError(400, "malformed_form", "The multipart body cannot be read.") from None
     if unknown := (set(data) | set(files)) - FIELDS:
         raise ApiError(400, "unknown_field", f"Unknown field {sorted(unknown)[0]!r}; send {', '.join(sorted(FIELDS))}.")
+    texts = [v for key in data for v in data.getlist(key)] + [f.name or "" for f in files.values()]
+    if reason := next((unstorable_reason(t) for t in texts if unstorable_reason(t)), None):
+        raise ApiError(400, "unstorable_text", reason)
     return data, files
 
 

@@ -11,6 +11,7 @@ from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import relevant_enough, search
 from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
+from ragsite.api_errors import ApiError
 from ragsite.limits import wait_needed
 from ragsite.lockout import lockout_response
 from ragsite.storable import unstorable_reason
@@ -58,16 +59,15 @@ def api_search(request: HttpRequest) -> HttpResponse:
     except TokensLocked:
         return lockout_response(request)
     except ScopeMissing as exc:
-        return JsonResponse({"error": str(exc)}, status=403)
+        return ApiError(403, "scope_missing", str(exc)).response()
     if user is None:
-        return JsonResponse({"error": "Log in or send 'Authorization: Bearer <token>'."}, status=401)
+        return ApiError(401, "token_required", "Log in or send 'Authorization: Bearer <token>'.").response()
     try:
         query, k = _parse(request)
     except BadSearch as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+        return ApiError(400, "bad_query", str(exc)).response()
     if wait := _too_many(user):
-        message = f"Too many searches; wait {wait} seconds."
-        return JsonResponse({"error": message}, status=429, headers={"Retry-After": str(wait)})
+        return ApiError(429, "rate_limited", f"Too many searches; wait {wait} seconds.", wait).response()
     passages = search(user, query, k=k)
     return JsonResponse({"query": query, "k": k, "results": [asdict(p) for p in passages]})
 

@@ -14,8 +14,8 @@ def lockout_message(minutes: int) -> str:
 
 def lockout_response(request: HttpRequest, original_response=None, credentials: dict | None = None) -> HttpResponse:
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    if request.path.startswith("/api/"):
-        response = JsonResponse({"error": lockout_message(seconds // 60)}, status=429)
+    if request.path.startswith(("/api/", "/v1/")):
+        response = JsonResponse({"code": "locked_out", "error": lockout_message(seconds // 60)}, status=429)
     else:
         response = render(
             request, "registration/locked_out.html", {"message": lockout_message(seconds // 60)}, status=429

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "axes",
+    "ninja",  # the APIs' schema and docs page, its assets served from here (no CDN)
     "knowledge",
     "chat",
 ]

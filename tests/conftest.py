@@ -161,3 +161,26 @@ def _answers_settled(request):
         request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
     yield
     checks_done()
+
+
+@pytest.fixture
+def api_server():
+    """The product's ASGI server (Daphne) on this test's database, answering from the documents alone."""
+    import os
+
+    from django.db import connection
+
+    from tests.processes import Daphne
+    from tests.services import database_url_for
+
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url_for(connection.settings_dict["NAME"]),
+        MEDIA_ROOT=str(django_settings.MEDIA_ROOT),
+        LLM_BASE_URL="",
+        ANSWER_MODE="extractive",
+    )
+    server = Daphne(env)
+    server.start()
+    yield server
+    server.stop()

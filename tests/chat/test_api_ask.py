@@ -2,22 +2,18 @@
 other people's data refused with a JSON error that changes nothing."""
 
 import json
-import os
 from datetime import timedelta
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 from django.test import AsyncClient
 from django.utils import timezone
 
 from chat.models import Conversation, Message
 from knowledge.models import ApiToken
 from knowledge.tokens import token_create
-from tests.processes import Daphne
-from tests.services import database_url_for
 from tests.sockets import ask, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,21 +25,6 @@ LEAVE = (
     "days you must provide a doctor's note covering the whole period from the eighth day."
 )
 GUIDE = "# Managers' guide\n\n## Salary bands\n\nGrade C3 earns 46,000 to 58,000 EUR a year."
-
-
-@pytest.fixture
-def daphne():
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url_for(connection.settings_dict["NAME"]),
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        LLM_BASE_URL="",
-        ANSWER_MODE="extractive",
-    )
-    server = Daphne(env)
-    server.start()
-    yield server
-    server.stop()
 
 
 def post(server, token: str, body, *, stream: bool = False) -> httpx.Response:
@@ -59,11 +40,11 @@ def sse(text: str) -> list[tuple[str, dict]]:
     return events
 
 
-def test_json_and_events_give_the_page_s_answer_with_its_checked_citations(people, ingest, daphne):
+def test_json_and_events_give_the_page_s_answer_with_its_checked_citations(people, ingest, api_server):
     ingest("leave.md", LEAVE)
     token = token_create(user=people.bob, name="bot")
     question = "Do I need a doctor's note, and from which day?"
-    answer = post(daphne, token, {"question": question})
+    answer = post(api_server, token, {"question": question})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "complete" and body["covered"] is True
@@ -71,7 +52,7 @@ def test_json_and_events_give_the_page_s_answer_with_its_checked_citations(peopl
     assert body["citations"][0]["document_title"] == "Leave" and body["citations"][0]["url"].startswith("/documents/")
     assert body["warnings"] == [] and all(s["verdict"] == "supported" for s in body["support"])
 
-    streamed = post(daphne, token, {"question": question}, stream=True)
+    streamed = post(api_server, token, {"question": question}, stream=True)
     assert streamed.headers["content-type"].startswith("text/event-stream")
     events = sse(streamed.text)
     names = [name for name, _ in events]
@@ -91,27 +72,29 @@ def test_json_and_events_give_the_page_s_answer_with_its_checked_citations(peopl
     assert async_to_sync(over_the_socket)()["answer"] == body["answer"], "one code path: the page's answer"
 
 
-def test_a_follow_up_continues_the_conversation_and_a_partial_answer_says_so(people, ingest, daphne):
+def test_a_follow_up_continues_the_conversation_and_a_partial_answer_says_so(people, ingest, api_server):
     ingest("leave.md", LEAVE)
     token = token_create(user=people.bob)
-    first = post(daphne, token, {"question": "How many days of annual leave do full-time employees get?"}).json()
-    follow = post(daphne, token, {"question": "and after five years?", "conversation_id": first["conversation_id"]})
+    first = post(api_server, token, {"question": "How many days of annual leave do full-time employees get?"}).json()
+    follow = post(api_server, token, {"question": "and after five years?", "conversation_id": first["conversation_id"]})
     assert follow.json()["conversation_id"] == first["conversation_id"]
     assert "27 days" in follow.json()["answer"]
-    partial = post(daphne, token, {"question": "Do I need a doctor's note after two days, and do I get a company car?"})
+    partial = post(
+        api_server, token, {"question": "Do I need a doctor's note after two days, and do I get a company car?"}
+    )
     assert partial.json()["incomplete"] == ["do I get a company car?"]
     assert partial.json()["warnings"][-1].startswith("This answer may be incomplete")
 
 
-def test_nothing_of_a_document_the_token_s_owner_may_not_read(people, ingest, daphne):
+def test_nothing_of_a_document_the_token_s_owner_may_not_read(people, ingest, api_server):
     ingest("leave.md", LEAVE)
     guide = ingest("guide.md", GUIDE, groups=[people.managers])
     token = token_create(user=people.bob)
-    body = post(daphne, token, {"question": "How much does grade C3 earn?"}).json()
+    body = post(api_server, token, {"question": "How much does grade C3 earn?"}).json()
     text = json.dumps(body)
     assert "46,000" not in text and "Salary bands" not in text and "Managers" not in text
     assert all(c["document_id"] != guide.pk for c in body["citations"])
-    alice = post(daphne, token_create(user=people.alice), {"question": "How much does grade C3 earn?"}).json()
+    alice = post(api_server, token_create(user=people.alice), {"question": "How much does grade C3 earn?"}).json()
     assert "46,000" in alice["answer"], "the same question answers for someone who may read it"
 
 
@@ -135,7 +118,6 @@ async def test_bad_requests_get_a_json_error_with_a_code_and_change_nothing(peop
         (await call({"question": "q?"}, token="rag_nope"), 401, "token_invalid"),
         (await call({"question": "q?"}, token=expired), 401, "token_invalid"),
         (await call({"question": "q?"}, token=search_only), 403, "scope_missing"),
-        (await call({"question": "q?"}, token=token, method="get"), 405, "method_not_allowed"),
         (await call(None, token=token, content_type="text/plain", raw="q?"), 415, "json_required"),
         (await call(None, token=token, raw="{not json"), 400, "malformed_json"),
         (await call(None, token=token, raw=b"\xff\xfe{}"), 400, "not_utf8"),
@@ -151,6 +133,8 @@ async def test_bad_requests_get_a_json_error_with_a_code_and_change_nothing(peop
     for response, status, code in cases:
         assert (response.status_code, response.json()["code"]) == (status, code), response.content
         assert response.json()["error"]
+    wrong_method = await call({"question": "q?"}, token=token, method="get")
+    assert wrong_method.status_code == 405 and wrong_method["Allow"] == "POST"
     assert not await Message.objects.aexists(), "no bad request made an answer"
     await sync_to_async(people.bob.__class__.objects.filter(pk=people.bob.pk).update)(is_active=False)
     assert (await call({"question": "q?"}, token=token)).status_code == 401, "a deactivated person's token stops"
@@ -165,11 +149,11 @@ def test_tokens_have_scopes_and_the_search_api_honours_them(people, client):
     assert ApiToken.objects.filter(user=people.bob).count() == 1
 
 
-def test_the_official_openai_client_gets_the_answer_with_its_citations(people, ingest, daphne):
+def test_the_official_openai_client_gets_the_answer_with_its_citations(people, ingest, api_server):
     import openai
 
     ingest("leave.md", LEAVE)
-    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
+    client = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
     assert [m.id for m in client.models.list()] == ["ask-the-handbook"]
     question = "Do I need a doctor's note, and from which day?"
     reply = client.chat.completions.create(model="ask-the-handbook", messages=[{"role": "user", "content": question}])
@@ -197,13 +181,13 @@ def test_the_official_openai_client_gets_the_answer_with_its_citations(people, i
     assert "27 days" in follow.choices[0].message.content, "the earlier user message makes the follow-up whole"
 
 
-def test_the_openai_endpoint_refuses_in_openai_s_words(people, daphne):
+def test_the_openai_endpoint_refuses_in_openai_s_words(people, api_server):
     import openai
 
-    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key="rag_nope", max_retries=0)
+    client = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key="rag_nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError, match="unknown, expired or revoked"):
         client.chat.completions.create(model="ask-the-handbook", messages=[{"role": "user", "content": "q?"}])
-    client = openai.OpenAI(base_url=f"{daphne.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
+    client = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
     for messages, match in [
         ([], "non-empty"),
         ([{"role": "assistant", "content": "hi"}], "last message must be the user's"),

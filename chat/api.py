@@ -21,7 +21,7 @@ from chat.answering import answer_events
 from chat.export import warnings_for
 from chat.generation import get_backend
 from chat.models import Conversation, Message
-from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
+from knowledge.tokens import ScopeMissing, TokensLocked, token_for_request
 from ragsite.api_errors import ApiError
 from ragsite.limits import allowed
 
@@ -34,8 +34,7 @@ async def api_ask(request: HttpRequest) -> HttpResponse:
     try:
         user = await token_user(request)
         question = _question(request)
-        if not await allowed("chat-frames", str(user.pk), settings.CHAT_FRAMES_PER_MINUTE):
-            raise ApiError(429, "rate_limited", "Too many questions this minute; wait and ask again.", 60)
+        await within_limit(request)
         if question.conversation_id is not None and not await _owns(user, question.conversation_id):
             raise ApiError(404, "conversation_not_found", "That conversation does not exist.")
     except ApiError as exc:
@@ -57,18 +56,26 @@ async def api_ask(request: HttpRequest) -> HttpResponse:
 
 
 async def token_user(request: HttpRequest):
+    """The token's owner; the token is kept on the request for its own rate limit."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise ApiError(401, "token_required", "Send 'Authorization: Bearer <token>' (make one with create_api_token).")
     try:
-        user = await sync_to_async(user_for_request_token)(request, header.removeprefix("Bearer ").strip(), "ask")
+        token = await sync_to_async(token_for_request)(request, header.removeprefix("Bearer ").strip(), "ask")
     except TokensLocked:
         raise ApiError(429, "locked_out", "Too many wrong tokens from this address; wait and try again.", 60) from None
     except ScopeMissing as exc:
         raise ApiError(403, "scope_missing", str(exc)) from None
-    if user is None:
+    if token is None:
         raise ApiError(401, "token_invalid", "The token is unknown, expired or revoked, or its owner is deactivated.")
-    return user
+    request.api_token = token
+    return token.user
+
+
+async def within_limit(request: HttpRequest) -> None:
+    """Each token has its own questions per minute (API_ASKS_PER_MINUTE), so one busy bot slows only itself."""
+    if not await allowed("api-ask", str(request.api_token.pk), settings.API_ASKS_PER_MINUTE):
+        raise ApiError(429, "rate_limited", "This token asked too often this minute; wait and ask again.", 60)
 
 
 def _question(request: HttpRequest) -> protocol.Question:

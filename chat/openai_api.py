@@ -21,10 +21,9 @@ from pydantic import ConfigDict
 
 from chat import protocol
 from chat.answering import answer_events
-from chat.api import final, token_user
+from chat.api import final, token_user, within_limit
 from chat.generation import get_backend
 from ragsite.api_errors import ApiError
-from ragsite.limits import allowed
 
 MODEL = "ask-the-handbook"
 
@@ -58,8 +57,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         user = await token_user(request)
         body = _body(request)
         question, earlier = _question(body)
-        if not await allowed("chat-frames", str(user.pk), settings.CHAT_FRAMES_PER_MINUTE):
-            raise ApiError(429, "rate_limited", "Too many questions this minute; wait and ask again.", 60)
+        await within_limit(request)
     except ApiError as exc:
         return _error(exc)
     frames = answer_events(

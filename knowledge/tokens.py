@@ -42,6 +42,12 @@ def user_for_token(key: str, scope: str = "search"):
     """The active user a key belongs to, or None (unknown, expired, or its person deactivated).
 
     Raises ScopeMissing for a valid token that may not do `scope`."""
+    token = token_for(key, scope)
+    return token.user if token else None
+
+
+def token_for(key: str, scope: str) -> ApiToken | None:
+    """The usable token of this key (its `user` loaded), or None; its use is recorded."""
     token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key)).first()
     if token is None or not token.user.is_active:
         return None
@@ -50,16 +56,39 @@ def user_for_token(key: str, scope: str = "search"):
     if scope not in token.scopes:
         raise ScopeMissing(f"This token may not {scope}; make one with that scope.")
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
+    return token
 
 
 def user_for_request_token(request: HttpRequest, key: str, scope: str = "search"):
     """`user_for_token`, throttled per address like the login form."""
+    token = token_for_request(request, key, scope)
+    return token.user if token else None
+
+
+def token_for_request(request: HttpRequest, key: str, scope: str) -> ApiToken | None:
+    """`token_for`, throttled per address like the login form: wrong keys count as failed logins."""
     if AxesProxyHandler.is_locked(request, TOKEN_GUESSES):
         raise TokensLocked
-    user = user_for_token(key, scope)
-    if user is None:
+    token = token_for(key, scope)
+    if token is None:
         user_login_failed.send(sender=__name__, credentials=TOKEN_GUESSES, request=request)
         if AxesProxyHandler.is_locked(request, TOKEN_GUESSES):
             raise TokensLocked
-    return user
+    return token
+
+
+def tokens_of(user) -> list[ApiToken]:
+    """A person's own tokens, newest first: what the tokens page lists."""
+    return list(ApiToken.objects.filter(user=user).order_by("-created_at", "-id"))
+
+
+def token_revoke(*, user, token_id: int) -> bool:
+    """Only the owner revokes here (staff revoke any token in the admin); False when there is none of theirs."""
+    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    return bool(deleted)
+
+
+def scopes_for(user) -> tuple[str, ...]:
+    """What a person may give a token: managing documents is for staff who may do it in the admin."""
+    may_manage = user.is_staff and user.has_perm("knowledge.add_document")
+    return tuple(s for s in ApiToken.SCOPES if s != "documents" or may_manage)

@@ -1,4 +1,5 @@
 from dataclasses import asdict
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,15 @@ from django.views.decorators.http import require_GET
 from knowledge import versions
 from knowledge.access import readable_documents
 from knowledge.retrieval import relevant_enough, search
-from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
+from knowledge.tokens import (
+    ScopeMissing,
+    TokensLocked,
+    scopes_for,
+    token_create,
+    token_revoke,
+    tokens_of,
+    user_for_request_token,
+)
 from ragsite.api_errors import ApiError
 from ragsite.limits import wait_needed
 from ragsite.lockout import lockout_response
@@ -70,6 +79,46 @@ def api_search(request: HttpRequest) -> HttpResponse:
         return ApiError(429, "rate_limited", f"Too many searches; wait {wait} seconds.", wait).response()
     passages = search(user, query, k=k)
     return JsonResponse({"query": query, "k": k, "results": [asdict(p) for p in passages]})
+
+
+MAX_TOKEN_DAYS = 365
+
+
+@login_required
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """A person's API tokens: made here (the key shown once), listed with their use, revoked."""
+    context = {"new_key": "", "error": "", "said": "", "allowed": scopes_for(request.user)}
+    status = 200
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            revoked = request.POST["revoke"].isdigit() and token_revoke(
+                user=request.user, token_id=int(request.POST["revoke"])
+            )
+            context["said"] = "The token was revoked; it no longer works." if revoked else "No such token of yours."
+        else:
+            try:
+                context["new_key"] = _token_from_form(request)
+                context["said"] = "Copy the token now: it is shown only once."
+            except BadSearch as exc:
+                context["error"], status = str(exc), 400
+    context["tokens"] = tokens_of(request.user)
+    asked = request.GET.get("revoke", "")
+    context["confirm"] = next((t for t in context["tokens"] if str(t.pk) == asked), None)
+    return render(request, "knowledge/tokens.html", context, status=status)
+
+
+def _token_from_form(request: HttpRequest) -> str:
+    name = request.POST.get("name", "").strip()
+    scopes = request.POST.getlist("scopes")
+    if not name or len(name) > 100 or unstorable_reason(name):
+        raise BadSearch("Give the token a name of at most 100 characters (what uses it, e.g. “Slack bot”).")
+    if not scopes or set(scopes) - set(scopes_for(request.user)):
+        raise BadSearch("Choose what the token may do.")
+    days = request.POST.get("days", "").strip()
+    if days and (not days.isdigit() or not 1 <= int(days) <= MAX_TOKEN_DAYS):
+        raise BadSearch(f"Expiry is a number of days from 1 to {MAX_TOKEN_DAYS}, or empty for none.")
+    expires = timezone.now() + timedelta(days=int(days)) if days else None
+    return token_create(user=request.user, name=name, scopes=scopes, expires_at=expires)
 
 
 @login_required

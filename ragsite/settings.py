@@ -245,6 +245,7 @@ CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 2000)
 CHAT_FRAMES_PER_MINUTE = env_int("CHAT_FRAMES_PER_MINUTE", 30)
 CHAT_SESSION_RECHECK_S = float(os.environ.get("CHAT_SESSION_RECHECK_S", "60"))  # open sockets reread their session
 CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 10)  # open chat windows per person, all processes
+API_ASKS_PER_MINUTE = env_int("API_ASKS_PER_MINUTE", 30)  # /api/ask and /v1/chat/completions, per token
 SEARCH_REQUESTS_PER_MINUTE = env_int("SEARCH_REQUESTS_PER_MINUTE", 30)  # search page and API, per user and token
 # Members of this group read every imported personal record and the audit log (if also staff).
 HR_GROUP = os.environ.get("HR_GROUP", "hr")

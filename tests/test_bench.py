@@ -106,6 +106,31 @@ def test_the_first_token_bench_runs_against_a_server(people, ingest, llm_setting
     assert re.search(r"^questions=1 ttft_p50_s=[\d.]+ total_p50_s=[\d.]+$", result.stdout, re.MULTILINE)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_api_bench_runs_against_a_server(people, ingest, llm_settings):
+    from knowledge.tokens import token_create
+    from tests.processes import Daphne
+    from tests.test_processes import server_env
+
+    ingest("leave.md", "# Leave\n\n## Annual leave\n\nFull-time employees receive 25 days a year.")
+    env = {**server_env(llm_settings), "ANSWER_MODE": "extractive", "CHAT_FRAMES_PER_MINUTE": "1000"}
+    server = Daphne(env)
+    server.start()
+    try:
+        result = run_bench(
+            "bench/api.py", "--url", server.url, "--password", "pw-bob-123", "--token", token_create(user=people.bob),
+            "--n", "2", "--concurrency", "2", env=env,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(
+        r"^api_over_socket_first_frame=[\d.]+ api_answers_per_s=[\d.]+ socket_answers_per_s=[\d.]+$",
+        result.stdout,
+        re.MULTILINE,
+    )
+
+
 def test_the_retrieval_plot_is_drawn_from_reports(tmp_path):
     base = {"lexical": {"ndcg@10": 0.68}, "dense": {"ndcg@10": 0.66}, "hybrid": {"ndcg@10": 0.7},
             "hybrid_calibrated": {"ndcg@10": 0.73}, "bm25s": {"ndcg@10": 0.69}}  # fmt: skip

@@ -198,3 +198,15 @@ def test_the_openai_endpoint_refuses_in_openai_s_words(people, api_server):
         with pytest.raises(openai.BadRequestError, match=match):
             client.chat.completions.create(model="ask-the-handbook", messages=messages)
     assert not Message.objects.exists()
+
+
+@pytest.mark.asyncio
+async def test_each_token_has_its_own_rate_limit(people, settings):
+    settings.API_ASKS_PER_MINUTE = 2
+    busy = await sync_to_async(token_create)(user=people.bob, name="busy bot")
+    other = await sync_to_async(token_create)(user=people.bob, name="script")
+    statuses = [(await call({"question": "Is there a gym?"}, token=busy)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = await call({"question": "Is there a gym?"}, token=busy)
+    assert limited.json()["code"] == "rate_limited" and limited["Retry-After"] == "60"
+    assert (await call({"question": "Is there a gym?"}, token=other)).status_code == 200, "another token is not slowed"

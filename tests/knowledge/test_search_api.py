@@ -117,3 +117,35 @@ def test_search_page_shows_no_matches_below_the_relevance_floor(client, people, 
     assert "46,000" not in page and "25 days" not in page
     hostile = client.get(reverse("search"), {"q": "<script>alert(1)</script>"}).content.decode()
     assert "<script>alert(1)" not in hostile
+
+
+def test_a_person_makes_lists_and_revokes_their_own_tokens(client, people):
+    from django.urls import reverse
+
+    from knowledge.models import ApiToken
+
+    client.force_login(people.bob)
+    page = client.post(reverse("tokens"), {"name": "Slack bot", "scopes": ["ask"], "days": "30"})
+    key = page.context["new_key"]
+    assert key.startswith("rag_") and "shown only once" in page.content.decode()
+    token = ApiToken.objects.get(user=people.bob)
+    assert token.scopes == ["ask"] and token.expires_at is not None and key not in str(token.__dict__)
+    listed = client.get(reverse("tokens")).content.decode()
+    assert "Slack bot" in listed and key not in listed, "the key is never shown again"
+    refused = [
+        client.post(reverse("tokens"), {"name": "", "scopes": ["ask"]}),
+        client.post(reverse("tokens"), {"name": "x", "scopes": ["documents"]}),  # bob is not staff
+        client.post(reverse("tokens"), {"name": "x", "scopes": ["admin"]}),
+        client.post(reverse("tokens"), {"name": "x", "scopes": ["ask"], "days": "-3"}),
+        client.post(reverse("tokens"), {"name": "x\x00", "scopes": ["ask"]}),
+    ]
+    assert [r.status_code for r in refused] == [400] * 5 and ApiToken.objects.count() == 1
+    confirm = client.get(reverse("tokens"), {"revoke": token.pk}).content.decode()
+    assert "Revoke “Slack bot”?" in confirm and ApiToken.objects.count() == 1, "asks first"
+    alice_token = ApiToken.objects.get(pk=ApiToken.objects.create(user=people.alice, key_hash="h" * 64).pk)
+    client.post(reverse("tokens"), {"revoke": alice_token.pk})
+    assert ApiToken.objects.filter(pk=alice_token.pk).exists(), "another person's token is not revoked here"
+    client.post(reverse("tokens"), {"revoke": token.pk})
+    assert not ApiToken.objects.filter(pk=token.pk).exists()
+    response = client.get("/api/search?q=leave", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 401, "a revoked token stops at once"

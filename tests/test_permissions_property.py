@@ -3,6 +3,7 @@
 Hypothesis draws a world (who is in which group, which document is shared with whom) and a
 few questions, changing memberships and visibilities between them, logging people out or
 deactivating them while their socket is open, and having them upload copies of documents.
+Each question is asked again through the answer API (`/api/ask`) with the asker's token.
 Every two documents disagree on a figure (a conflict each). Each question goes through the
 real retrieval and the real websocket (one socket per person, kept open across steps), with a
 model that repeats its whole prompt, so a passage that reached the prompt would reach the
@@ -18,13 +19,14 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import Group, Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import reverse
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from knowledge import retrieval
 from knowledge.models import Conflict, Document
+from knowledge.tokens import token_create
 from tests.sockets import ask, connect, ended
 
 CODEWORDS = ["amberfox", "birchwolf", "cobaltowl", "dunehare", "emberlynx", "fjordseal"]
@@ -111,6 +113,7 @@ def test_nothing_about_an_unreadable_document_reaches_anyone_by_any_path(ingest,
     for user in users:
         user.user_permissions.set(uploading)
     groups = [Group.objects.create(name=f"group{i}") for i in range(GROUPS)]
+    tokens = [token_create(user=user) for user in users]
     files = [
         f"# Parking rule {i}\n\n## Parking\n\nCars park on level {i}. Parking costs {fee} a day for every car. "
         f"The codeword is {w}."
@@ -166,6 +169,20 @@ def test_nothing_about_an_unreadable_document_reaches_anyone_by_any_path(ingest,
         row.is_active = False
         row.save()
 
+    async def through_the_api(world: World, asker: int, question: str) -> None:
+        response = await AsyncClient().post(
+            "/api/ask",
+            data=json.dumps({"question": question}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {tokens[asker]}"},
+        )
+        assert response.status_code == 200, response.content
+        body = response.json()
+        said = json.dumps({k: v for k, v in body.items() if k != "searched_for"})  # the asker's own words
+        assert {c["document_id"] for c in body["citations"]} <= {documents[i].pk for i in world.readable(asker)}
+        for secret in world.secrets(asker):
+            assert secret not in said, f"{secret} leaked to user{asker} through the API"
+
     async def run(world: World, plan: list[Step]) -> None:
         sockets: dict[int, tuple[Client, object]] = {}
 
@@ -198,6 +215,13 @@ def test_nothing_about_an_unreadable_document_reaches_anyone_by_any_path(ingest,
                         assert secret not in prompt and secret not in said, f"{secret} leaked to user{step.asker}"
                     if readable:
                         assert any(CODEWORDS[i] in prompt for i in readable), "a readable passage reached the model"
+                    await through_the_api(world, step.asker, question)
+                else:  # a deactivated person's token stops at once
+                    refused = await AsyncClient().post(
+                        "/api/ask", data=json.dumps({"question": question}), content_type="application/json",
+                        headers={"Authorization": f"Bearer {tokens[step.asker]}"},
+                    )  # fmt: skip
+                    assert refused.status_code == 401
 
                 if step.then_toggle:
                     u, g = step.then_toggle
@@ -255,4 +279,5 @@ def settings_override(settings):
     settings.RETRIEVAL_MIN_SCORE = -1.0
     settings.CHAT_FRAMES_PER_MINUTE = 10_000
     settings.SEARCH_REQUESTS_PER_MINUTE = 10_000
+    settings.API_ASKS_PER_MINUTE = 10_000
     return settings

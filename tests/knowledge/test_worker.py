@@ -217,3 +217,46 @@ def test_worker_killed_while_switching_embedding_models_resumes_and_switches_onc
     assert len(chunks) == total and {c.embedding_model for c in chunks} == {"tuned"}
     expected = embedding.encode([embedding_text(c.heading_path, c.text) for c in chunks], model="tuned")
     assert np.allclose(np.array([c.embedding for c in chunks]), expected, atol=1e-5)
+
+
+def test_an_upload_by_api_is_ingested_by_the_worker_and_answered_through_the_api(start_worker, people):
+    """Daphne, the real worker and the broker: the API's upload queues, the worker makes it ready."""
+    import httpx
+    from django.contrib.auth.models import User
+
+    from knowledge.tokens import token_create
+    from tests.processes import Daphne
+
+    start_worker()
+    staff = User.objects.create_superuser("root", password="pw-root-123")
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url_for(connection.settings_dict["NAME"]),
+        CELERY_TASK_ALWAYS_EAGER="0",
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        LLM_BASE_URL="",
+        ANSWER_MODE="extractive",
+    )
+    server = Daphne(env)
+    server.start()
+    try:
+        headers = {"Authorization": f"Bearer {token_create(user=staff, scopes=['documents'])}"}
+        text = b"# Parking\n\n## Fees\n\nParking in the staff garage costs 4 EUR a day."
+        made = httpx.post(f"{server.url}/api/documents", headers=headers, files={"file": ("parking.md", text)})
+        assert made.status_code == 201 and made.json()["status"] in {"queued", "processing", "ready"}, made.text
+        url = f"{server.url}/api/documents/{made.json()['id']}"
+        wait_for(
+            lambda: httpx.get(url, headers=headers).json()["status"] in DONE,
+            progress=lambda: httpx.get(url, headers=headers).json()["chunks_embedded"],
+            what="the upload's ingestion",
+        )
+        assert httpx.get(url, headers=headers).json()["status"] == "ready"
+        answer = httpx.post(
+            f"{server.url}/api/ask",
+            json={"question": "How much does parking in the staff garage cost?"},
+            headers={"Authorization": f"Bearer {token_create(user=people.bob)}"},
+            timeout=120,
+        ).json()
+        assert "4 EUR a day" in answer["answer"] and answer["citations"][0]["document_id"] == made.json()["id"]
+    finally:
+        server.stop()

@@ -1,5 +1,6 @@
 """The APIs' OpenAPI schema against the live server (schemathesis), and the README's examples as written."""
 
+import json
 import re
 import subprocess
 import sys
@@ -59,14 +60,40 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(peopl
     assert uploads.returncode == 0, uploads.stdout[-4000:]
 
 
-def test_the_readme_examples_run_as_written(people, ingest, api_server):
+def readme_curls(readme: str) -> list[str]:
+    """Every curl command of the README's shell blocks, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)\n\s*```", readme, re.DOTALL):
+        for command in block.replace("\\\n", " ").splitlines():
+            if command.strip().startswith("curl -s"):
+                commands.append(command.strip())
+    return commands
+
+
+def test_the_readme_examples_run_as_written(people, ingest, api_server, tmp_path):
     ingest("leave.md", LEAVE)
     readme = (ROOT / "README.md").read_text()
     token = token_create(user=people.bob)
-    curl = re.search(r"```sh\n(  curl -s http://127\.0\.0\.1:8000/api/ask.*?)\n  ```", readme, re.DOTALL).group(1)
-    command = curl.replace("http://127.0.0.1:8000", api_server.url).replace("\\\n", " ")
-    out = subprocess.run(["bash", "-c", command], env={"TOKEN": token, "PATH": "/usr/bin:/bin"}, capture_output=True)
-    assert b'"status": "complete"' in out.stdout, out.stdout + out.stderr
+    staff = User.objects.create_superuser("root", password="pw-root-123")
+    (tmp_path / "leave.md").write_text("# Leave policy\n\n## Carry-over\n\nUp to 5 unused days carry over.")
+    env = {"TOKEN": token, "STAFF_TOKEN": token_create(user=staff, scopes=["documents"]), "PATH": "/usr/bin:/bin"}
+    commands = readme_curls(readme)
+    assert len(commands) >= 8, commands
+    for command in commands:
+        out = subprocess.run(
+            ["bash", "-c", command.replace("http://127.0.0.1:8000", api_server.url)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, (command, out.stderr)
+        if "-X DELETE" in command:
+            assert out.stdout == "", (command, out.stdout)
+            continue
+        body = json.loads(out.stdout)
+        assert "code" not in body and not body.get("error"), (command, body)
+        if command.startswith("curl -s http://127.0.0.1:8000/api/documents -H"):
+            env["DOC_ID"] = str(body["id"])
+        if "/api/ask" in command:
+            assert body["status"] == "complete"
 
     python = re.search(r"```python\n(  import openai.*?)\n  ```", readme, re.DOTALL).group(1)
     code = "\n".join(line.removeprefix("  ") for line in python.splitlines())

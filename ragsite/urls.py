@@ -8,7 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", api.urls),  # /api/… and /v1/…, with the schema at /api/schema and docs at /api/docs
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
+    path("", api.urls),  # /api/… and /v1/…, schema at /api/schema, docs at /api/docs; last: it has a root of its own
 ]

@@ -102,3 +102,11 @@ def test_python_and_the_page_build_no_urls_by_hand():
     for package in ("chat", "knowledge"):
         for path in (ROOT / package).rglob("*.py"):
             assert not re.search(r"""f?["']/(c|m|login|documents)/""", path.read_text()), path
+
+
+def test_the_api_routes_leave_the_site_s_own_pages_alone(client, django_user_model):
+    user = django_user_model.objects.create_user("probe", password="pw-probe-123")
+    client.force_login(user)
+    assert client.get("/").status_code == 200, "the chat page, not the API's root"
+    assert client.get("/search/").status_code == 200 and client.get("/tokens/").status_code == 200
+    assert client.get("/api/schema").json()["openapi"].startswith("3.")

@@ -2,15 +2,17 @@
 
 import hashlib
 import logging
+from datetime import timedelta
 from pathlib import PurePath
 
 from django.contrib.auth.models import Group
 from django.core.files.base import File
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from knowledge.models import Document
+from knowledge.models import Chunk, Conflict, Document
 
 logger = logging.getLogger(__name__)
 WAITING_FOR_QUEUE = "Waiting for the task queue (Redis) to come back; ingestion starts then."
@@ -23,7 +25,7 @@ def title_from_filename(name: str) -> str:
 
 def document_schedule_ingest(*, document_id: int, force: bool = False) -> None:
     """Queue ingestion once the row (and its file) is committed, so the worker can see it."""
-    Document.objects.filter(pk=document_id).update(status=Document.Status.QUEUED, error="")
+    Document.objects.filter(pk=document_id).update(status=Document.Status.QUEUED, error="", queued_at=timezone.now())
     transaction.on_commit(lambda: _enqueue(document_id, force))
 
 
@@ -67,6 +69,45 @@ def documents_requeue_waiting() -> int:
         Document.objects.filter(pk=document_id, error=WAITING_FOR_QUEUE).update(error="")
         queued += 1
     return queued
+
+
+STUCK_REASON = (
+    "Processing stopped {n} times without finishing (the worker was stopped or ran out of memory); "
+    "try “Re-ingest selected documents”, upload a smaller file, or ask an administrator to read the worker log."
+)
+
+
+def documents_requeue_stuck(*, stale_s: float, max_attempts: int) -> tuple[int, int]:
+    """The database is the source of truth and the queue only a hint: a document processing with no
+    sign of life for `stale_s` (its worker died), or queued that long (its task was lost with the
+    broker), is queued again; after `max_attempts` such stops it fails with the reason in words.
+    Ingestion is idempotent (one atomic swap of chunks), so a task that was only slow costs time,
+    never a duplicate. Returns (queued again, failed)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_s)
+    dead = Q(status=Document.Status.PROCESSING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+    lost = Q(status=Document.Status.QUEUED, queued_at__lt=stale) & ~Q(error=WAITING_FOR_QUEUE)
+    requeued = failed = 0
+    for document in Document.objects.filter(dead | lost).only("pk", "status", "ingest_attempts"):
+        attempts = document.ingest_attempts + (document.status == Document.Status.PROCESSING)
+        if attempts >= max_attempts:
+            document_fail(document_id=document.pk, reason=STUCK_REASON.format(n=attempts))
+            failed += 1
+            continue
+        with transaction.atomic():
+            claimed = Document.objects.filter(pk=document.pk, status=document.status).filter(dead | lost)
+            if claimed.update(ingest_attempts=attempts):
+                document_schedule_ingest(document_id=document.pk, force=True)
+                requeued += 1
+    return requeued, failed
+
+
+def document_fail(*, document_id: int, reason: str) -> None:
+    """A document that cannot be read has no chunks: nothing stale stays searchable."""
+    with transaction.atomic():
+        Chunk.objects.filter(document_id=document_id).delete()
+        Conflict.objects.filter(Q(document_id=document_id) | Q(other_document_id=document_id)).delete()
+        Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason, checksum="")
 
 
 def document_delete(*, document_id: int) -> None:

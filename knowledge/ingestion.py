@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import DataError, IntegrityError, InternalError, ProgrammingError, connection, transaction
-from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from pgvector.psycopg.vector import register_vector_info
@@ -22,9 +21,9 @@ from psycopg.types import TypeInfo
 from knowledge import bm25, embedding
 from knowledge.chunking import ChunkedDocument, chunk_blocks
 from knowledge.dating import effective_dates
-from knowledge.documents import content_checksum, title_from_filename
+from knowledge.documents import content_checksum, document_fail, title_from_filename
 from knowledge.embedding_models import active_name, ensure_current, with_current_model
-from knowledge.models import Chunk, Conflict, Document
+from knowledge.models import Chunk, Document
 from knowledge.parsing import UnreadableDocument, front_matter, parse_document
 
 logger = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ def _read_if_changed(document: Document, *, force: bool) -> tuple[bytes, str] | 
     try:
         data = _read(document)
     except UnreadableDocument as exc:
-        _fail(document.pk, str(exc))
+        document_fail(document_id=document.pk, reason=str(exc))
         return None
     checksum = content_checksum(data)
     if not force and checksum == document.checksum and document.status == Document.Status.READY:
@@ -161,7 +160,7 @@ def _read_if_changed(document: Document, *, force: bool) -> tuple[bytes, str] | 
 
 def _mark_processing(document_ids: list[int]) -> None:
     Document.objects.filter(pk__in=document_ids).update(
-        status=Document.Status.PROCESSING, error="", chunks_total=0, chunks_embedded=0
+        status=Document.Status.PROCESSING, error="", chunks_total=0, chunks_embedded=0, heartbeat_at=timezone.now()
     )
 
 
@@ -172,7 +171,7 @@ def _parse(document: Document, data: bytes, checksum: str) -> _Prepared | None:
         if not chunked.chunks:
             raise UnreadableDocument("The file contains no extractable text.")
     except UnreadableDocument as exc:
-        _fail(document.pk, str(exc))
+        document_fail(document_id=document.pk, reason=str(exc))
         return None
     derived = {title_from_filename(document.original_name), front_matter.title_of(document.metadata or {})}
     own_title = parsed.title if document.title in derived else ""
@@ -212,7 +211,9 @@ def _embed_with_progress(prepared: _Prepared, model: str) -> np.ndarray:
                 texts[start : start + PROGRESS_BATCH], model=model, batch_size=settings.EMBEDDING_BATCH_SIZE
             )
         )
-        Document.objects.filter(pk=document_id).update(chunks_embedded=min(start + PROGRESS_BATCH, len(texts)))
+        Document.objects.filter(pk=document_id).update(
+            chunks_embedded=min(start + PROGRESS_BATCH, len(texts)), heartbeat_at=timezone.now()
+        )
     return np.concatenate(batches)
 
 
@@ -234,6 +235,7 @@ def _replace_chunks(group: list[_Prepared], vectors: np.ndarray, model: str) -> 
                 metadata=prepared.metadata or {},
                 status=Document.Status.READY,
                 error="",
+                ingest_attempts=0,
                 checksum=prepared.checksum,
                 page_count=prepared.page_count,
                 chunks_total=len(prepared.chunked.chunks),
@@ -291,18 +293,10 @@ def _insert_chunks(stored: list[tuple[_Prepared, np.ndarray]], model: str) -> No
                     )  # fmt: skip
 
 
-def _fail(document_id: int, reason: str) -> None:
-    """A document that cannot be read has no chunks: nothing stale stays searchable."""
-    with transaction.atomic():
-        Chunk.objects.filter(document_id=document_id).delete()
-        Conflict.objects.filter(Q(document_id=document_id) | Q(other_document_id=document_id)).delete()
-        Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason, checksum="")
-
-
 def document_fail_unexpectedly(*, document_id: int, exc: BaseException) -> None:
     logger.exception("Ingesting document %s failed", document_id, exc_info=exc)
-    _fail(
-        document_id,
-        "Processing stopped on an unexpected error; try the action “Re-ingest selected documents”, "
+    document_fail(
+        document_id=document_id,
+        reason="Processing stopped on an unexpected error; try the action “Re-ingest selected documents”, "
         "and if it fails again, the worker log says why.",
     )

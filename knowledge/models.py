@@ -63,6 +63,13 @@ class Document(models.Model):
     metadata = models.JSONField(
         default=dict, blank=True, help_text="The file's own metadata (front matter), as written; never a passage."
     )
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When its ingestion was last queued.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of its ingestion: a stopped worker leaves it old."
+    )
+    ingest_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Ingestions that stopped without finishing, since the last upload."
+    )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_embedded = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from knowledge.conflicts import conflicts_detect
-from knowledge.documents import document_schedule_conflict_check, documents_requeue_waiting
+from knowledge.documents import document_schedule_conflict_check, documents_requeue_stuck, documents_requeue_waiting
 from knowledge.embedding_models import build_step
 from knowledge.ingestion import document_fail_unexpectedly, document_ingest
 from knowledge.reembedding import chunks_reembed
@@ -58,13 +58,21 @@ def build_embedding_model(name: str) -> None:
 
 @worker_ready.connect
 def _requeue_waiting_documents_while_running(**kwargs) -> None:
-    """Uploads made while Redis was away are queued when the worker starts and every QUEUE_SWEEP_S."""
+    """Uploads made while Redis was away are queued when the worker starts and every QUEUE_SWEEP_S; so are
+    ingestions a killed worker left processing, or whose task a restarted broker lost."""
 
     def sweep() -> None:
         while True:
             try:
                 if queued := documents_requeue_waiting():
                     logger.info("Queued %d document(s) that waited for the task queue", queued)
+                requeued, failed = documents_requeue_stuck(
+                    stale_s=settings.INGEST_STALE_S, max_attempts=settings.INGEST_MAX_ATTEMPTS
+                )
+                if requeued or failed:
+                    logger.warning(
+                        "Stuck ingestions: %d queued again, %d failed after repeated stops", requeued, failed
+                    )
             except Exception:  # noqa: BLE001 - the database may be away too; try again next round
                 logger.warning("Could not look for waiting documents", exc_info=True)
             finally:

@@ -117,6 +117,8 @@ def start_redis(data_dir: Path) -> EmbeddedRedis:
             "--dir", str(data_dir.resolve()),
             "--dbfilename", "dump.rdb",
             "--save", "60 1",
+            "--appendonly", "yes",  # every task written to disk within a second: a restart loses none
+            "--appendfsync", "everysec",
             "--logfile", str(data_dir.resolve() / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,

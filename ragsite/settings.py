@@ -108,6 +108,9 @@ CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 # How often a worker looks for uploads that found the task queue away (and queues them).
 QUEUE_SWEEP_S = float(os.environ.get("QUEUE_SWEEP_S", "30"))
+# An ingestion with no sign of life for this long is queued again (a progress batch of a big file takes seconds).
+INGEST_STALE_S = float(os.environ.get("INGEST_STALE_S", "300"))
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)  # then the document fails with the reason in words
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

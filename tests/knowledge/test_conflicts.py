@@ -8,9 +8,8 @@ from django.urls import reverse
 
 from knowledge.conflicts import conflicts_detect, differing, figures
 from knowledge.demo import HANDBOOK_DIR
-from knowledge.documents import document_schedule_ingest
+from knowledge.documents import document_fail, document_schedule_ingest
 from knowledge.folders import folder_ingest
-from knowledge.ingestion import _fail
 from knowledge.models import Conflict, Document
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +89,7 @@ def test_a_document_that_fails_takes_its_conflicts_with_it(ingest):
     leave = ingest("leave.md", LEAVE)
     ingest("berlin.md", BERLIN)
     assert Conflict.objects.count() == 1
-    _fail(leave.pk, "The file is damaged.")
+    document_fail(document_id=leave.pk, reason="The file is damaged.")
     assert not Conflict.objects.exists()
 
 

@@ -338,3 +338,47 @@ def test_front_matter_names_the_document_and_offers_its_date_but_is_never_a_pass
 def test_a_title_given_by_the_uploader_is_kept(db, ingest):
     document = ingest("leave.md", FRONT_MATTERED, title="Our leave rules")
     assert document.title == "Our leave rules"
+
+
+def test_a_document_a_killed_worker_left_processing_or_a_lost_task_left_queued_is_queued_again(
+    db, ingest, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.documents import documents_requeue_stuck
+
+    stuck = ingest("leave.md", HANDBOOK)
+    lost = ingest("sick.md", "# Sick leave\n\nSelf-certify up to 7 days.")
+    fresh = ingest("travel.md", "# Travel\n\nBook trains through TripDesk.")
+    long_ago = timezone.now() - timedelta(minutes=30)
+    Document.objects.filter(pk=stuck.pk).update(status=Document.Status.PROCESSING, heartbeat_at=long_ago)
+    Document.objects.filter(pk=lost.pk).update(status=Document.Status.QUEUED, queued_at=long_ago)
+    Document.objects.filter(pk=fresh.pk).update(status=Document.Status.PROCESSING, heartbeat_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert documents_requeue_stuck(stale_s=300, max_attempts=3) == (2, 0)
+    for document in (stuck, lost):
+        document.refresh_from_db()
+        assert document.status == Document.Status.READY, document.error
+        assert document.ingest_attempts == 0, "finished: the count starts again"
+    assert Chunk.objects.filter(document=stuck).count() == 2, "ready once, no duplicate chunks"
+    fresh.refresh_from_db()
+    assert fresh.status == Document.Status.PROCESSING, "a live ingestion is left alone"
+
+
+def test_a_document_that_stops_every_time_fails_with_the_reason_in_words(db, ingest):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.documents import documents_requeue_stuck
+
+    document = ingest("leave.md", HANDBOOK)
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.PROCESSING, heartbeat_at=timezone.now() - timedelta(hours=1), ingest_attempts=2
+    )
+    assert documents_requeue_stuck(stale_s=300, max_attempts=3) == (0, 1)
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED and "stopped 3 times without finishing" in document.error
+    assert not document.chunks.exists(), "nothing stale stays searchable"

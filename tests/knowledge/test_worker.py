@@ -41,6 +41,7 @@ def start_worker():
             CELERY_RESTORE_INTERVAL="1",
             MAX_UNPACKED_BYTES="10000000",
             QUEUE_SWEEP_S="1",
+            INGEST_STALE_S="20",
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo",
@@ -133,6 +134,29 @@ def test_worker_killed_mid_document_leaves_one_consistent_set_after_restart(star
     assert document.status == Document.Status.READY, document.error
     ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
     assert sorted(ordinals) == list(range(document.chunks_total))
+
+
+def test_a_document_whose_task_was_lost_with_the_queue_is_queued_again_by_the_next_worker(start_worker):
+    """The worker killed mid-document and the broker's data gone with it (a Redis without persistence):
+    the database still says processing, and the next worker's sweep queues it again."""
+    import redis
+
+    text = "\n\n".join(f"# Rule {i}\n\n" + f"Staff must follow office rule {i} always. " * 12 for i in range(300))
+    first = start_worker()
+    document = upload("rules.md", text.encode())
+    wait_for(
+        lambda: Document.objects.filter(pk=document.pk, chunks_embedded__gt=0, status="processing").exists(),
+        progress=lambda: Document.objects.filter(pk=document.pk).values_list("status").first(),
+        what="embedding to start",
+    )
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    redis.Redis.from_url(settings.REDIS_URL).flushall()
+    start_worker()
+    document = finished(document.pk)
+    assert document.status == Document.Status.READY, document.error
+    ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
+    assert sorted(ordinals) == list(range(document.chunks_total)), "one set of chunks"
 
 
 def test_two_workers_share_the_queue_and_each_document_gets_one_set_of_chunks(start_worker, tmp_path):

@@ -21,7 +21,7 @@ from chat.answering import answer_events
 from chat.export import warnings_for
 from chat.generation import get_backend
 from chat.models import Conversation, Message
-from knowledge.tokens import ScopeMissing, TokensLocked, token_for_request
+from knowledge.tokens import bearer_token
 from ragsite.api_errors import ApiError
 from ragsite.limits import allowed
 
@@ -57,17 +57,7 @@ async def api_ask(request: HttpRequest) -> HttpResponse:
 
 async def token_user(request: HttpRequest):
     """The token's owner; the token is kept on the request for its own rate limit."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        raise ApiError(401, "token_required", "Send 'Authorization: Bearer <token>' (make one with create_api_token).")
-    try:
-        token = await sync_to_async(token_for_request)(request, header.removeprefix("Bearer ").strip(), "ask")
-    except TokensLocked:
-        raise ApiError(429, "locked_out", "Too many wrong tokens from this address; wait and try again.", 60) from None
-    except ScopeMissing as exc:
-        raise ApiError(403, "scope_missing", str(exc)) from None
-    if token is None:
-        raise ApiError(401, "token_invalid", "The token is unknown, expired or revoked, or its owner is deactivated.")
+    token = await sync_to_async(bearer_token)(request, "ask")
     request.api_token = token
     return token.user
 

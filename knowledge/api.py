@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from knowledge.access import readable_documents
 from knowledge.documents import document_delete, document_describe_file, document_schedule_ingest
 from knowledge.models import Document
-from knowledge.tokens import ScopeMissing, TokensLocked, user_for_request_token
+from knowledge.tokens import bearer_token
 from ragsite.api_errors import ApiError
 from ragsite.storable import unstorable_reason
 
@@ -89,17 +89,7 @@ def describe(document: Document) -> dict:
 
 
 def _staff(request: HttpRequest, action: str):
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        raise ApiError(401, "token_required", "Send 'Authorization: Bearer <token>' with the 'documents' scope.")
-    try:
-        user = user_for_request_token(request, header.removeprefix("Bearer ").strip(), "documents")
-    except TokensLocked:
-        raise ApiError(429, "locked_out", "Too many wrong tokens from this address; wait and try again.", 60) from None
-    except ScopeMissing as exc:
-        raise ApiError(403, "scope_missing", str(exc)) from None
-    if user is None:
-        raise ApiError(401, "token_invalid", "The token is unknown, expired or revoked, or its owner is deactivated.")
+    user = bearer_token(request, "documents").user
     if not user.is_staff or not user.has_perm(f"knowledge.{action}_document"):
         raise ApiError(403, "not_allowed", f"Only staff who may {action} documents in the admin may do it by API.")
     return user

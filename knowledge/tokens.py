@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from knowledge.models import ApiToken
+from ragsite.api_errors import ApiError
 
 # Wrong tokens count like wrong passwords (django-axes), under a name no user can have, so
 # guessing tokens from one address locks that address out of the token path only.
@@ -92,3 +93,19 @@ def scopes_for(user) -> tuple[str, ...]:
     """What a person may give a token: managing documents is for staff who may do it in the admin."""
     may_manage = user.is_staff and user.has_perm("knowledge.add_document")
     return tuple(s for s in ApiToken.SCOPES if s != "documents" or may_manage)
+
+
+def bearer_token(request: HttpRequest, scope: str) -> ApiToken:
+    """The request's usable bearer token for `scope`, or the API error that says why not."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "token_required", f"Send 'Authorization: Bearer <token>' with the '{scope}' scope.")
+    try:
+        token = token_for_request(request, header.removeprefix("Bearer ").strip(), scope)
+    except TokensLocked:
+        raise ApiError(429, "locked_out", "Too many wrong tokens from this address; wait and try again.", 60) from None
+    except ScopeMissing as exc:
+        raise ApiError(403, "scope_missing", str(exc)) from None
+    if token is None:
+        raise ApiError(401, "token_invalid", "The token is unknown, expired or revoked, or its owner is deactivated.")
+    return token

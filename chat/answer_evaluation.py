@@ -25,7 +25,7 @@ from chat import figures
 from chat.answering import EXTRACTIVE_BACKEND, answer_events
 from chat.generation import Backend
 from chat.models import Message
-from chat.support import SUPPORTED
+from chat.support import SUPPORTED, flat
 from knowledge import versions
 from knowledge.evaluation import LabelledSetError, json_values, normalise
 from knowledge.models import Document
@@ -74,9 +74,9 @@ class Outcome:
     @property
     def record_dump(self) -> bool:
         """Shows a personal record rather than the fields asked for: its opening line, or three or more of its lines."""
-        shown = _flat(_MARKERS.sub("", self.answer)).lower()
+        shown = flat(_MARKERS.sub("", self.answer))
         for record in self.record_texts:
-            lines = [_flat(line.lstrip("-*• ")).lower() for line in record.splitlines() if line.strip()]
+            lines = [flat(line) for line in record.splitlines() if line.strip()]
             if any(line.startswith("personal record of") and line in shown for line in lines):
                 return True
             if sum(len(line) > 8 and line.rstrip(".") in shown for line in lines) >= 3:

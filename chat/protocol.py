@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
 from chat.citations import passage_url, section_of
+from chat.notes import incomplete_warning
 from knowledge.retrieval import Passage
 from ragsite.storable import unstorable_reason
 
@@ -175,8 +176,6 @@ def answer_end(
     if version_note is not None:
         frame["version_note"] = version_note
     if incomplete is not None:
-        from chat.notes import incomplete_warning
-
         frame["incomplete"] = incomplete
         frame["incomplete_warning"] = incomplete_warning(incomplete)
     return frame

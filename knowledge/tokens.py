@@ -39,16 +39,9 @@ def token_create(*, user, name: str = "", scopes: list[str] | None = None, expir
     return key
 
 
-def user_for_token(key: str, scope: str = "search"):
-    """The active user a key belongs to, or None (unknown, expired, or its person deactivated).
-
-    Raises ScopeMissing for a valid token that may not do `scope`."""
-    token = token_for(key, scope)
-    return token.user if token else None
-
-
 def token_for(key: str, scope: str) -> ApiToken | None:
-    """The usable token of this key (its `user` loaded), or None; its use is recorded."""
+    """The usable token of this key (its `user` loaded), or None: unknown, expired, or its person
+    deactivated; its use is recorded. Raises ScopeMissing for a valid token that may not do `scope`."""
     token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key)).first()
     if token is None or not token.user.is_active:
         return None
@@ -61,7 +54,7 @@ def token_for(key: str, scope: str) -> ApiToken | None:
 
 
 def user_for_request_token(request: HttpRequest, key: str, scope: str = "search"):
-    """`user_for_token`, throttled per address like the login form."""
+    """The active user a key belongs to, throttled per address like the login form."""
     token = token_for_request(request, key, scope)
     return token.user if token else None
 

@@ -32,6 +32,10 @@ class BadSearch(Exception):
     pass
 
 
+class BadTokenForm(Exception):
+    """What the tokens page says when its form cannot make a token."""
+
+
 def _parse(request: HttpRequest) -> tuple[str, int]:
     query = request.GET.get("q", "").strip()
     if not query:
@@ -99,7 +103,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
             try:
                 context["new_key"] = _token_from_form(request)
                 context["said"] = "Copy the token now: it is shown only once."
-            except BadSearch as exc:
+            except BadTokenForm as exc:
                 context["error"], status = str(exc), 400
     context["tokens"] = tokens_of(request.user)
     asked = request.GET.get("revoke", "")
@@ -111,12 +115,12 @@ def _token_from_form(request: HttpRequest) -> str:
     name = request.POST.get("name", "").strip()
     scopes = request.POST.getlist("scopes")
     if not name or len(name) > 100 or unstorable_reason(name):
-        raise BadSearch("Give the token a name of at most 100 characters (what uses it, e.g. “Slack bot”).")
+        raise BadTokenForm("Give the token a name of at most 100 characters (what uses it, e.g. “Slack bot”).")
     if not scopes or set(scopes) - set(scopes_for(request.user)):
-        raise BadSearch("Choose what the token may do.")
+        raise BadTokenForm("Choose what the token may do.")
     days = request.POST.get("days", "").strip()
     if days and (not days.isdigit() or not 1 <= int(days) <= MAX_TOKEN_DAYS):
-        raise BadSearch(f"Expiry is a number of days from 1 to {MAX_TOKEN_DAYS}, or empty for none.")
+        raise BadTokenForm(f"Expiry is a number of days from 1 to {MAX_TOKEN_DAYS}, or empty for none.")
     expires = timezone.now() + timedelta(days=int(days)) if days else None
     return token_create(user=request.user, name=name, scopes=scopes, expires_at=expires)
 

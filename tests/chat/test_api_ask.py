@@ -210,3 +210,20 @@ async def test_each_token_has_its_own_rate_limit(people, settings):
     limited = await call({"question": "Is there a gym?"}, token=busy)
     assert limited.json()["code"] == "rate_limited" and limited["Retry-After"] == "60"
     assert (await call({"question": "Is there a gym?"}, token=other)).status_code == 200, "another token is not slowed"
+
+
+def test_the_openai_endpoint_shows_nothing_of_a_document_the_token_s_owner_may_not_read(people, ingest, api_server):
+    import openai
+
+    ingest("leave.md", LEAVE)
+    guide = ingest("guide.md", GUIDE, groups=[people.managers])
+    client = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key=token_create(user=people.bob), max_retries=0)
+    messages = [{"role": "user", "content": "How much does grade C3 earn?"}]
+    reply = client.chat.completions.create(model="ask-the-handbook", messages=messages)
+    streamed = list(client.chat.completions.create(model="ask-the-handbook", messages=messages, stream=True))
+    said = reply.model_dump_json() + "".join(c.model_dump_json() for c in streamed)
+    assert "46,000" not in said and "Salary bands" not in said and "Managers" not in said
+    assert all(c["document_id"] != guide.pk for c in reply.model_extra["citations"])
+    alice = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key=token_create(user=people.alice), max_retries=0)
+    allowed = alice.chat.completions.create(model="ask-the-handbook", messages=messages)
+    assert "46,000" in allowed.choices[0].message.content, "the same question answers for someone who may read it"

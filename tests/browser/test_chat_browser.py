@@ -111,9 +111,13 @@ def in_view(driver, css: str) -> bool:
 
 
 def wait(driver, predicate, timeout_s: float = 30):
+    """An element found while the page is being replaced (after a delete's redirect) is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: predicate(d))
+    return WebDriverWait(
+        driver, timeout_s, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(lambda d: predicate(d))
 
 
 def log_in(driver, base: str, username: str, password: str) -> None:
